@@ -1,0 +1,282 @@
+package mcp
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/oc-kubens/oc-kubens/pkg/manifests"
+)
+
+// The envelope of `oc kubens status -o json|yaml`. The schema is versioned:
+// fields are only ever added within one apiVersion; a rename or removal gets a
+// new apiVersion. README.md ("### status") documents every field.
+const (
+	ReportAPIVersion = "oc-kubens.io/v1alpha1"
+	ReportKind       = "KubensStatus"
+)
+
+// UnitState is what a rendered config says about a systemd unit.
+type UnitState string
+
+const (
+	UnitEnabled  UnitState = "enabled"
+	UnitDisabled UnitState = "disabled" // disabled or absent: the shipped default is off
+	UnitUnknown  UnitState = "unknown"  // the rendered MC is missing or unreadable
+)
+
+// Report is the machine-readable status of the cluster.
+type Report struct {
+	APIVersion string       `json:"apiVersion"`
+	Kind       string       `json:"kind"`
+	Pools      []PoolStatus `json:"pools"`
+	Nodes      []NodeStatus `json:"nodes"`
+}
+
+// PoolStatus is one MachineConfigPool as oc-kubens sees it.
+type PoolStatus struct {
+	Name string `json:"name"`
+	// Kubens is kubens.service in the rendered config the pool has rolled out
+	// (status.configuration): the ground truth for "is it on".
+	Kubens        UnitState `json:"kubens"`
+	CurrentConfig string    `json:"currentConfig"`
+	// DesiredConfig is spec.configuration; PendingChange is true when it
+	// differs from CurrentConfig, DesiredKubens is the unit in it.
+	DesiredConfig string    `json:"desiredConfig"`
+	DesiredKubens UnitState `json:"desiredKubens"`
+	PendingChange bool      `json:"pendingChange"`
+	// EnabledBy lists the MCs the pool selects that enable kubens.service
+	// (ours or anyone's); Managed lists the MCs oc-kubens manages.
+	EnabledBy []string `json:"enabledBy"`
+	Managed   []string `json:"managed"`
+	// ZTP is true when the pool encapsulates through the telco
+	// container-mount-namespace.service instead.
+	ZTP bool `json:"ztpContainerMountNamespace"`
+
+	Updated        bool   `json:"updated"`
+	Updating       bool   `json:"updating"`
+	Degraded       bool   `json:"degraded"`
+	Paused         bool   `json:"paused"`
+	DegradedReason string `json:"degradedReason,omitempty"`
+
+	MachineCount            int32 `json:"machineCount"`
+	ReadyMachineCount       int32 `json:"readyMachineCount"`
+	UpdatedMachineCount     int32 `json:"updatedMachineCount"`
+	UnavailableMachineCount int32 `json:"unavailableMachineCount"`
+	DegradedMachineCount    int32 `json:"degradedMachineCount"`
+	MaxUnavailable          int   `json:"maxUnavailable"`
+}
+
+// NodeStatus is one node: its pool and the Machine Config Daemon's view.
+type NodeStatus struct {
+	Name          string    `json:"name"`
+	Pool          string    `json:"pool"`
+	CurrentConfig string    `json:"currentConfig"`
+	DesiredConfig string    `json:"desiredConfig"`
+	State         string    `json:"state"`
+	Reason        string    `json:"reason,omitempty"`
+	Kubens        UnitState `json:"kubens"`
+}
+
+// Snapshot is everything status derivation reads: one List of each kind,
+// whatever the node count.
+type Snapshot struct {
+	Pools          []mcfgv1.MachineConfigPool
+	MachineConfigs []mcfgv1.MachineConfig
+	Nodes          []corev1.Node
+}
+
+// unitReader caches what each MC says about a unit; rendered configs are
+// shared by many nodes and can be large.
+type unitReader struct {
+	byName map[string]*mcfgv1.MachineConfig
+	cache  map[[2]string]UnitState
+}
+
+func newUnitReader(mcs []mcfgv1.MachineConfig) *unitReader {
+	r := &unitReader{byName: map[string]*mcfgv1.MachineConfig{}, cache: map[[2]string]UnitState{}}
+	for i := range mcs {
+		r.byName[mcs[i].Name] = &mcs[i]
+	}
+	return r
+}
+
+func (r *unitReader) state(mcName, unit string) UnitState {
+	if mcName == "" {
+		return UnitUnknown
+	}
+	key := [2]string{mcName, unit}
+	if s, ok := r.cache[key]; ok {
+		return s
+	}
+	s := UnitUnknown
+	if mc, ok := r.byName[mcName]; ok {
+		s = mcUnitState(mc, unit)
+	}
+	r.cache[key] = s
+	return s
+}
+
+func mcUnitState(mc *mcfgv1.MachineConfig, unit string) UnitState {
+	if len(mc.Spec.Config.Raw) == 0 {
+		return UnitDisabled
+	}
+	enabled, _, err := manifests.UnitEnabled(mc.Spec.Config.Raw, unit)
+	switch {
+	case err != nil:
+		return UnitUnknown
+	case enabled:
+		return UnitEnabled
+	default:
+		return UnitDisabled
+	}
+}
+
+// EnablingMCs returns the names of the input (non-rendered) MCs the pool
+// selects whose Ignition enables unit, sorted.
+func EnablingMCs(pool *mcfgv1.MachineConfigPool, mcs []mcfgv1.MachineConfig, unit string) []string {
+	var out []string
+	for i := range mcs {
+		mc := &mcs[i]
+		if IsRendered(mc) {
+			continue
+		}
+		if ok, err := PoolSelectsMC(pool, mc); err != nil || !ok {
+			continue
+		}
+		if mcUnitState(mc, unit) == UnitEnabled {
+			out = append(out, mc.Name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// condition returns the status of a pool condition ("" when absent) and its message.
+func condition(pool *mcfgv1.MachineConfigPool, t mcfgv1.MachineConfigPoolConditionType) (bool, string) {
+	for _, c := range pool.Status.Conditions {
+		if c.Type == t {
+			return c.Status == corev1.ConditionTrue, c.Message
+		}
+	}
+	return false, ""
+}
+
+// Derive computes the report from a snapshot. It makes no API calls.
+func Derive(s Snapshot) Report {
+	r := newUnitReader(s.MachineConfigs)
+	rep := Report{APIVersion: ReportAPIVersion, Kind: ReportKind, Pools: []PoolStatus{}, Nodes: []NodeStatus{}}
+
+	pools := append([]mcfgv1.MachineConfigPool(nil), s.Pools...)
+	sort.Slice(pools, func(i, j int) bool { return pools[i].Name < pools[j].Name })
+	for i := range pools {
+		p := &pools[i]
+		ps := PoolStatus{
+			Name:                    p.Name,
+			CurrentConfig:           p.Status.Configuration.Name,
+			DesiredConfig:           p.Spec.Configuration.Name,
+			Paused:                  p.Spec.Paused,
+			MachineCount:            p.Status.MachineCount,
+			ReadyMachineCount:       p.Status.ReadyMachineCount,
+			UpdatedMachineCount:     p.Status.UpdatedMachineCount,
+			UnavailableMachineCount: p.Status.UnavailableMachineCount,
+			DegradedMachineCount:    p.Status.DegradedMachineCount,
+			MaxUnavailable:          MaxUnavailable(p, int(p.Status.MachineCount)),
+			EnabledBy:               EnablingMCs(p, s.MachineConfigs, manifests.UnitName),
+			Managed:                 []string{},
+		}
+		if ps.EnabledBy == nil {
+			ps.EnabledBy = []string{}
+		}
+		ps.Kubens = r.state(ps.CurrentConfig, manifests.UnitName)
+		ps.DesiredKubens = r.state(ps.DesiredConfig, manifests.UnitName)
+		ps.PendingChange = ps.DesiredConfig != "" && ps.DesiredConfig != ps.CurrentConfig
+		ps.ZTP = r.state(ps.CurrentConfig, manifests.ZTPUnitName) == UnitEnabled ||
+			len(EnablingMCs(p, s.MachineConfigs, manifests.ZTPUnitName)) > 0
+		for j := range s.MachineConfigs {
+			mc := &s.MachineConfigs[j]
+			if !manifests.IsManaged(mc) {
+				continue
+			}
+			if ok, _ := PoolSelectsMC(p, mc); ok {
+				ps.Managed = append(ps.Managed, mc.Name)
+			}
+		}
+		sort.Strings(ps.Managed)
+		ps.Updated, _ = condition(p, mcfgv1.MachineConfigPoolUpdated)
+		ps.Updating, _ = condition(p, mcfgv1.MachineConfigPoolUpdating)
+		var reasons []string
+		for _, t := range []mcfgv1.MachineConfigPoolConditionType{
+			mcfgv1.MachineConfigPoolNodeDegraded, mcfgv1.MachineConfigPoolRenderDegraded, mcfgv1.MachineConfigPoolDegraded,
+		} {
+			if ok, msg := condition(p, t); ok {
+				ps.Degraded = true
+				if msg != "" && !contains(reasons, msg) {
+					reasons = append(reasons, msg)
+				}
+			}
+		}
+		ps.DegradedReason = strings.Join(reasons, "; ")
+		rep.Pools = append(rep.Pools, ps)
+	}
+
+	for i := range s.Nodes {
+		n := &s.Nodes[i]
+		pool, err := PoolForNode(s.Pools, n)
+		ns := NodeStatus{
+			Name:          n.Name,
+			Pool:          pool,
+			CurrentConfig: n.Annotations[CurrentConfigAnnotation],
+			DesiredConfig: n.Annotations[DesiredConfigAnnotation],
+			State:         n.Annotations[StateAnnotation],
+			Reason:        n.Annotations[ReasonAnnotation],
+		}
+		if err != nil {
+			ns.Reason = err.Error()
+		}
+		ns.Kubens = r.state(ns.CurrentConfig, manifests.UnitName)
+		rep.Nodes = append(rep.Nodes, ns)
+	}
+	sort.Slice(rep.Nodes, func(i, j int) bool {
+		if rep.Nodes[i].Pool != rep.Nodes[j].Pool {
+			return rep.Nodes[i].Pool < rep.Nodes[j].Pool
+		}
+		return rep.Nodes[i].Name < rep.Nodes[j].Name
+	})
+	return rep
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// DegradedNodes lists "name: reason" for the nodes of pool whose daemon
+// reports Degraded or Unreconcilable, for fail-fast messages.
+func DegradedNodes(pools []mcfgv1.MachineConfigPool, nodes []corev1.Node, pool string) []string {
+	var out []string
+	for i := range nodes {
+		n := &nodes[i]
+		st := n.Annotations[StateAnnotation]
+		if st != "Degraded" && st != "Unreconcilable" {
+			continue
+		}
+		if p, _ := PoolForNode(pools, n); p != pool {
+			continue
+		}
+		reason := n.Annotations[ReasonAnnotation]
+		if reason == "" {
+			reason = "no reason given"
+		}
+		out = append(out, fmt.Sprintf("%s (%s: %s)", n.Name, st, reason))
+	}
+	sort.Strings(out)
+	return out
+}

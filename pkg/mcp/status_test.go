@@ -1,0 +1,138 @@
+package mcp
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	corev1 "k8s.io/api/core/v1"
+)
+
+func TestDerivePools(t *testing.T) {
+	on := map[string]bool{"kubens.service": true}
+	off := map[string]bool{"kubens.service": false}
+	ztp := map[string]bool{"container-mount-namespace.service": true}
+	tests := []struct {
+		name  string
+		snap  Snapshot
+		check func(t *testing.T, ps PoolStatus)
+	}{
+		{
+			name: "enabled by us and rolled out",
+			snap: Snapshot{
+				Pools: []mcfgv1.MachineConfigPool{mkPool("worker", []string{"worker"},
+					withSpec("rendered-worker-2", "00-worker", "99-kubens-worker"), withStatus("rendered-worker-2", 3, 3, 3, 0),
+					withCond(mcfgv1.MachineConfigPoolUpdated, true, ""))},
+				MachineConfigs: []mcfgv1.MachineConfig{
+					managed(mc("99-kubens-worker", "worker", on)), mc("00-worker", "worker", nil),
+					rendered("rendered-worker-1", "worker", off), rendered("rendered-worker-2", "worker", on),
+				},
+			},
+			check: func(t *testing.T, ps PoolStatus) {
+				want := PoolStatus{Name: "worker", Kubens: UnitEnabled, CurrentConfig: "rendered-worker-2", DesiredConfig: "rendered-worker-2",
+					DesiredKubens: UnitEnabled, EnabledBy: []string{"99-kubens-worker"}, Managed: []string{"99-kubens-worker"},
+					Updated: true, MachineCount: 3, ReadyMachineCount: 3, UpdatedMachineCount: 3, MaxUnavailable: 1}
+				if !reflect.DeepEqual(ps, want) {
+					t.Fatalf("got  %+v\nwant %+v", ps, want)
+				}
+			},
+		},
+		{
+			name: "pending: MC applied, not rolled out; ground truth is the current rendered config",
+			snap: Snapshot{
+				Pools: []mcfgv1.MachineConfigPool{mkPool("worker", []string{"worker"},
+					withSpec("rendered-worker-2"), withStatus("rendered-worker-1", 3, 2, 1, 0),
+					withCond(mcfgv1.MachineConfigPoolUpdating, true, ""))},
+				MachineConfigs: []mcfgv1.MachineConfig{
+					managed(mc("99-kubens-worker", "worker", on)),
+					rendered("rendered-worker-1", "worker", off), rendered("rendered-worker-2", "worker", on),
+				},
+			},
+			check: func(t *testing.T, ps PoolStatus) {
+				if ps.Kubens != UnitDisabled || ps.DesiredKubens != UnitEnabled || !ps.PendingChange || !ps.Updating || ps.Updated {
+					t.Fatalf("got %+v", ps)
+				}
+			},
+		},
+		{
+			name: "enabled by somebody else's MC",
+			snap: Snapshot{
+				Pools: []mcfgv1.MachineConfigPool{mkPool("worker", []string{"worker"}, withSpec("r1"), withStatus("r1", 1, 1, 1, 0))},
+				MachineConfigs: []mcfgv1.MachineConfig{
+					mc("99-custom-enable-kubens-worker", "worker", on), mc("99-kubens-master", "master", on),
+					rendered("r1", "worker", on),
+				},
+			},
+			check: func(t *testing.T, ps PoolStatus) {
+				if !reflect.DeepEqual(ps.EnabledBy, []string{"99-custom-enable-kubens-worker"}) || len(ps.Managed) != 0 || ps.Kubens != UnitEnabled {
+					t.Fatalf("got %+v", ps)
+				}
+			},
+		},
+		{
+			name: "ZTP container-mount-namespace detected",
+			snap: Snapshot{
+				Pools:          []mcfgv1.MachineConfigPool{mkPool("master", []string{"master"}, withSpec("r1"), withStatus("r1", 1, 1, 1, 0))},
+				MachineConfigs: []mcfgv1.MachineConfig{mc("01-container-mount-ns-and-kubelet-conf-master", "master", ztp), rendered("r1", "master", ztp)},
+			},
+			check: func(t *testing.T, ps PoolStatus) {
+				if !ps.ZTP || ps.Kubens != UnitDisabled {
+					t.Fatalf("got %+v", ps)
+				}
+			},
+		},
+		{
+			name: "rendered config missing is unknown; degraded and paused are reported",
+			snap: Snapshot{
+				Pools: []mcfgv1.MachineConfigPool{mkPool("worker", []string{"worker"}, paused, withSpec("r2"), withStatus("r1", 3, 2, 2, 1),
+					withCond(mcfgv1.MachineConfigPoolNodeDegraded, true, `Node w1 is reporting: "disk full"`),
+					withCond(mcfgv1.MachineConfigPoolDegraded, true, `Node w1 is reporting: "disk full"`))},
+			},
+			check: func(t *testing.T, ps PoolStatus) {
+				if ps.Kubens != UnitUnknown || !ps.Degraded || !ps.Paused || ps.DegradedReason != `Node w1 is reporting: "disk full"` || ps.DegradedMachineCount != 1 {
+					t.Fatalf("got %+v", ps)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := Derive(tt.snap)
+			if rep.APIVersion != ReportAPIVersion || rep.Kind != ReportKind || len(rep.Pools) != 1 {
+				t.Fatalf("envelope: %+v", rep)
+			}
+			tt.check(t, rep.Pools[0])
+		})
+	}
+}
+
+func TestDeriveNodes(t *testing.T) {
+	on := map[string]bool{"kubens.service": true}
+	snap := Snapshot{
+		Pools: []mcfgv1.MachineConfigPool{pool("master", "master"), pool("worker", "worker"), pool("infra", "worker", "infra")},
+		MachineConfigs: []mcfgv1.MachineConfig{
+			rendered("rendered-worker-1", "worker", nil), rendered("rendered-worker-2", "worker", on), rendered("rendered-infra-2", "infra", on),
+		},
+		Nodes: []corev1.Node{
+			node("w2", []string{"worker"}, "rendered-worker-1", "rendered-worker-2", "Working", ""),
+			node("w1", []string{"worker"}, "rendered-worker-2", "rendered-worker-2", "Done", ""),
+			node("i1", []string{"worker", "infra"}, "rendered-infra-2", "rendered-infra-2", "Degraded", "unexpected on-disk state"),
+			node("x1", nil, "", "", "", ""),
+		},
+	}
+	got := Derive(snap).Nodes
+	want := []NodeStatus{
+		{Name: "x1", Pool: "", Kubens: UnitUnknown},
+		{Name: "i1", Pool: "infra", CurrentConfig: "rendered-infra-2", DesiredConfig: "rendered-infra-2", State: "Degraded", Reason: "unexpected on-disk state", Kubens: UnitEnabled},
+		{Name: "w1", Pool: "worker", CurrentConfig: "rendered-worker-2", DesiredConfig: "rendered-worker-2", State: "Done", Kubens: UnitEnabled},
+		{Name: "w2", Pool: "worker", CurrentConfig: "rendered-worker-1", DesiredConfig: "rendered-worker-2", State: "Working", Kubens: UnitDisabled},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %+v\nwant %+v", got, want)
+	}
+	deg := DegradedNodes(snap.Pools, snap.Nodes, "infra")
+	if len(deg) != 1 || !strings.Contains(deg[0], "i1 (Degraded: unexpected on-disk state)") {
+		t.Fatalf("DegradedNodes = %v", deg)
+	}
+}

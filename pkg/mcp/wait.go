@@ -1,0 +1,286 @@
+package mcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Expectation is what phase 1 of the wait checks on one pool: the render
+// controller has taken our change into spec.configuration.source. Without
+// it, a wait that starts right after apply sees the pool's old Updated=True
+// and returns before anything happened (the `oc wait` race).
+type Expectation struct {
+	Pool string
+	// Present MCs must be in spec.configuration.source, Absent ones must not.
+	Present []string
+	Absent  []string
+}
+
+// Phase is how far one pool has got.
+type Phase string
+
+const (
+	PhaseRender  Phase = "Rendering" // waiting for the render controller
+	PhaseRollout Phase = "Updating"  // waiting for nodes
+	PhaseDone    Phase = "Updated"
+)
+
+// PoolProgress is one pool's position, reported after every change.
+type PoolProgress struct {
+	Pool        string
+	Phase       Phase
+	Config      string // spec.configuration.name
+	Total       int32
+	Ready       int32
+	Updated     int32
+	Degraded    int32
+	Unavailable int32
+}
+
+// String is the one-line progress form, stable so non-terminal output can
+// print a line only when it changes.
+func (p PoolProgress) String() string {
+	s := fmt.Sprintf("%s: %s %d/%d updated, %d ready, %d degraded", p.Pool, p.Phase, p.Updated, p.Total, p.Ready, p.Degraded)
+	if p.Config != "" {
+		s += " (" + p.Config + ")"
+	}
+	return s
+}
+
+// ErrorKind classifies why a wait failed fast.
+type ErrorKind string
+
+const (
+	KindNodeDegraded   ErrorKind = "NodeDegraded"
+	KindRenderDegraded ErrorKind = "RenderDegraded"
+	KindDegraded       ErrorKind = "Degraded"
+	KindPaused         ErrorKind = "Paused"
+	KindMissing        ErrorKind = "Missing"
+)
+
+// PoolError is a fail-fast verdict on one pool.
+type PoolError struct {
+	Pool    string
+	Kind    ErrorKind
+	Message string
+	// Nodes holds "name (state: reason)" of degraded nodes, filled by Wait.
+	Nodes []string
+}
+
+func (e *PoolError) Error() string {
+	var b strings.Builder
+	switch e.Kind {
+	case KindPaused:
+		fmt.Fprintf(&b, "pool %s is paused, so its nodes will not be updated: unpause it with `oc patch mcp %s --type merge -p '{\"spec\":{\"paused\":false}}'` and run `oc kubens wait` again", e.Pool, e.Pool)
+	case KindMissing:
+		fmt.Fprintf(&b, "pool %s no longer exists", e.Pool)
+	case KindRenderDegraded:
+		fmt.Fprintf(&b, "pool %s cannot render its configuration (RenderDegraded)", e.Pool)
+	default:
+		fmt.Fprintf(&b, "pool %s is degraded (%s)", e.Pool, e.Kind)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	if len(e.Nodes) > 0 {
+		fmt.Fprintf(&b, "; degraded nodes: %s", strings.Join(e.Nodes, ", "))
+	}
+	if e.Kind != KindPaused && e.Kind != KindMissing {
+		b.WriteString(". Fix the cause (`oc describe mcp " + e.Pool + "`, `oc kubens status -o wide`), then run `oc kubens wait` again")
+	}
+	return b.String()
+}
+
+func sourceHas(p *mcfgv1.MachineConfigPool, name string) bool {
+	for _, ref := range p.Spec.Configuration.Source {
+		if ref.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Rendered is phase 1: the pool's spec config reflects the expectation.
+func Rendered(p *mcfgv1.MachineConfigPool, e Expectation) bool {
+	if p.Spec.Configuration.Name == "" {
+		return false
+	}
+	for _, n := range e.Present {
+		if !sourceHas(p, n) {
+			return false
+		}
+	}
+	for _, n := range e.Absent {
+		if sourceHas(p, n) {
+			return false
+		}
+	}
+	return true
+}
+
+// RolledOut is phase 2: every node runs the spec config and the pool status
+// is about the current generation.
+func RolledOut(p *mcfgv1.MachineConfigPool) bool {
+	updated, _ := condition(p, mcfgv1.MachineConfigPoolUpdated)
+	return p.Status.Configuration.Name == p.Spec.Configuration.Name &&
+		updated &&
+		p.Status.UpdatedMachineCount == p.Status.MachineCount &&
+		p.Status.ObservedGeneration >= p.Generation
+}
+
+// Evaluate judges one snapshot of the pools against the expectations: the
+// progress of each expected pool, whether all are done, and a fail-fast
+// error. It is pure; Wait feeds it every change.
+func Evaluate(pools []mcfgv1.MachineConfigPool, exps []Expectation) ([]PoolProgress, bool, error) {
+	byName := map[string]*mcfgv1.MachineConfigPool{}
+	for i := range pools {
+		byName[pools[i].Name] = &pools[i]
+	}
+	done := true
+	var progress []PoolProgress
+	var errs []error
+	for _, e := range exps {
+		p, ok := byName[e.Pool]
+		if !ok {
+			errs = append(errs, &PoolError{Pool: e.Pool, Kind: KindMissing})
+			done = false
+			continue
+		}
+		pp := PoolProgress{
+			Pool: p.Name, Config: p.Spec.Configuration.Name,
+			Total: p.Status.MachineCount, Ready: p.Status.ReadyMachineCount, Updated: p.Status.UpdatedMachineCount,
+			Degraded: p.Status.DegradedMachineCount, Unavailable: p.Status.UnavailableMachineCount,
+		}
+		switch {
+		case !Rendered(p, e):
+			pp.Phase = PhaseRender
+		case !RolledOut(p):
+			pp.Phase = PhaseRollout
+		default:
+			pp.Phase = PhaseDone
+		}
+		progress = append(progress, pp)
+		if pp.Phase == PhaseDone {
+			continue
+		}
+		done = false
+		// Render failures block phase 1; node failures block phase 2. Any
+		// of them means the wait cannot end well without a human.
+		if ok, msg := condition(p, mcfgv1.MachineConfigPoolRenderDegraded); ok {
+			errs = append(errs, &PoolError{Pool: p.Name, Kind: KindRenderDegraded, Message: msg})
+		} else if ok, msg := condition(p, mcfgv1.MachineConfigPoolNodeDegraded); ok {
+			errs = append(errs, &PoolError{Pool: p.Name, Kind: KindNodeDegraded, Message: msg})
+		} else if ok, msg := condition(p, mcfgv1.MachineConfigPoolDegraded); ok {
+			errs = append(errs, &PoolError{Pool: p.Name, Kind: KindDegraded, Message: msg})
+		} else if p.Spec.Paused {
+			// A paused pool still renders but never rolls out: report it
+			// instead of hanging until the timeout.
+			errs = append(errs, &PoolError{Pool: p.Name, Kind: KindPaused})
+		}
+	}
+	return progress, done, errors.Join(errs...)
+}
+
+// WaitOptions configures Wait.
+type WaitOptions struct {
+	Expectations []Expectation
+	// Progress gets the progress after every change (may be nil).
+	Progress func([]PoolProgress)
+	// Nodes, when set, is called once on a degraded verdict to name the
+	// degraded nodes and their reasons.
+	Nodes func(ctx context.Context) ([]corev1.Node, error)
+}
+
+// TimeoutError says which pools were still moving when time ran out.
+type TimeoutError struct {
+	After   time.Duration
+	Pending []PoolProgress
+}
+
+func (e *TimeoutError) Error() string {
+	var parts []string
+	for _, p := range e.Pending {
+		if p.Phase != PhaseDone {
+			parts = append(parts, p.String())
+		}
+	}
+	return fmt.Sprintf("timed out after %s waiting for %s; the rollout goes on in the cluster: run `oc kubens wait` again to keep waiting", e.After, strings.Join(parts, "; "))
+}
+
+// Wait consumes pool snapshots (see WatchPools) until every expected pool
+// has passed both phases, a pool fails fast, or ctx ends. started is used
+// for the timeout message.
+func Wait(ctx context.Context, snapshots <-chan []mcfgv1.MachineConfigPool, o WaitOptions) error {
+	start := time.Now()
+	var last []PoolProgress
+	var pools []mcfgv1.MachineConfigPool
+	for {
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return &TimeoutError{After: time.Since(start).Round(time.Second), Pending: last}
+			}
+			return ctx.Err()
+		case snap, ok := <-snapshots:
+			if !ok {
+				if ctx.Err() != nil {
+					continue
+				}
+				return errors.New("pool watch ended unexpectedly")
+			}
+			pools = snap
+		}
+		progress, done, err := Evaluate(pools, o.Expectations)
+		last = progress
+		if o.Progress != nil {
+			o.Progress(progress)
+		}
+		if err != nil {
+			return enrich(ctx, err, pools, o.Nodes)
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+// enrich adds degraded node names and reasons to node-related pool errors.
+func enrich(ctx context.Context, err error, pools []mcfgv1.MachineConfigPool, list func(context.Context) ([]corev1.Node, error)) error {
+	if list == nil {
+		return err
+	}
+	var nodes []corev1.Node
+	var listed bool
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	for _, e := range errs {
+		pe, ok := e.(*PoolError)
+		if !ok || (pe.Kind != KindNodeDegraded && pe.Kind != KindDegraded) {
+			continue
+		}
+		if !listed {
+			listed = true
+			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			nodes, _ = list(ctx)
+			cancel()
+		}
+		pe.Nodes = DegradedNodes(pools, nodes, pe.Pool)
+	}
+	return err
+}
+
+// sortPools keeps snapshots in a stable order.
+func sortPools(p []mcfgv1.MachineConfigPool) {
+	sort.Slice(p, func(i, j int) bool { return p[i].Name < p[j].Name })
+}
