@@ -1,0 +1,168 @@
+package mcosim
+
+import (
+	"crypto/md5" //nolint:gosec // a name, not a security boundary: the real MCO uses md5 here too
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	ign "github.com/coreos/ignition/v2/config/v3_5"
+	igntypes "github.com/coreos/ignition/v2/config/v3_5/types"
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// Label, annotation and state names the real MCO uses; kept here, not imported
+// from the plugin, so the simulator stays an independent yardstick.
+const (
+	RoleLabel        = "machineconfiguration.openshift.io/role"
+	BuiltInPoolLabel = "machineconfiguration.openshift.io/mco-built-in"
+
+	CurrentConfigAnnotation = "machineconfiguration.openshift.io/currentConfig"
+	DesiredConfigAnnotation = "machineconfiguration.openshift.io/desiredConfig"
+	StateAnnotation         = "machineconfiguration.openshift.io/state"
+	ReasonAnnotation        = "machineconfiguration.openshift.io/reason"
+
+	// GeneratedByAnnotation is set on rendered configs, as the MCO sets
+	// GeneratedByControllerVersionAnnotationKey.
+	GeneratedByAnnotation = "machineconfiguration.openshift.io/generated-by-controller-version"
+	// ReleaseImageVersionAnnotation is the other annotation the MCO puts on rendered configs.
+	ReleaseImageVersionAnnotation = "machineconfiguration.openshift.io/release-image-version"
+
+	StateDone           = "Done"
+	StateWorking        = "Working"
+	StateRebooting      = "Rebooting"
+	StateDegraded       = "Degraded"
+	StateUnreconcilable = "Unreconcilable"
+
+	// KubensUnit is the unit whose enablement decides encapsulation on reboot.
+	KubensUnit = "kubens.service"
+
+	workerRole = "worker"
+	masterRole = "master"
+
+	// controllerVersion stands in for the MCO's version.Hash.
+	controllerVersion = "mcosim"
+	releaseVersion    = "4.99.0-mcosim"
+)
+
+// sortForMerge orders MachineConfigs the way MergeMachineConfigs does: the
+// worker-role configs first, then all others, each group by name. A custom
+// pool (infra selecting role in (worker, infra)) thereby overrides worker
+// settings with its own, whatever the names.
+func sortForMerge(mcs []*mcfgv1.MachineConfig) []*mcfgv1.MachineConfig {
+	var worker, other []*mcfgv1.MachineConfig
+	for _, mc := range mcs {
+		if mc.Labels[RoleLabel] == workerRole {
+			worker = append(worker, mc)
+		} else {
+			other = append(other, mc)
+		}
+	}
+	byName := func(s []*mcfgv1.MachineConfig) {
+		sort.SliceStable(s, func(i, j int) bool { return s[i].Name < s[j].Name })
+	}
+	byName(worker)
+	byName(other)
+	return append(worker, other...)
+}
+
+// parseIgnition parses any Ignition 3.0-3.5 config and upgrades it to 3.5 (the
+// MCO's ParseAndConvertConfig); an empty config counts as an empty one.
+func parseIgnition(raw []byte) (igntypes.Config, error) {
+	if len(raw) == 0 {
+		return igntypes.Config{Ignition: igntypes.Ignition{Version: igntypes.MaxVersion.String()}}, nil
+	}
+	cfg, rpt, err := ign.ParseCompatibleVersion(raw)
+	if err != nil {
+		return igntypes.Config{}, fmt.Errorf("parsing Ignition config failed: %w (%s)", err, rpt.String())
+	}
+	return cfg, nil
+}
+
+// mergeConfigs merges MachineConfigs into the spec of a rendered config:
+// Ignition merged in sortForMerge order (later configs override fields of
+// units, files and drop-ins with the same name), kernel arguments and
+// extensions concatenated, FIPS if any, the last non-default kernel type and
+// OS image.
+func mergeConfigs(mcs []*mcfgv1.MachineConfig) (mcfgv1.MachineConfigSpec, error) {
+	if len(mcs) == 0 {
+		return mcfgv1.MachineConfigSpec{}, fmt.Errorf("no MachineConfigs to merge")
+	}
+	ordered := sortForMerge(mcs)
+	var out igntypes.Config
+	for i, mc := range ordered {
+		if mc.Labels == nil {
+			return mcfgv1.MachineConfigSpec{}, fmt.Errorf("Cannot find label in MachineConfig %s", mc.Name)
+		}
+		cfg, err := parseIgnition(mc.Spec.Config.Raw)
+		if err != nil {
+			return mcfgv1.MachineConfigSpec{}, fmt.Errorf("machine config %s: %w", mc.Name, err)
+		}
+		if i == 0 {
+			out = cfg
+			continue
+		}
+		out = ign.Merge(out, cfg)
+	}
+	// The MCO always overwrites files; make that explicit as it does.
+	for i := range out.Storage.Files {
+		if out.Storage.Files[i].Overwrite == nil {
+			t := true
+			out.Storage.Files[i].Overwrite = &t
+		}
+	}
+	raw, err := json.Marshal(out)
+	if err != nil {
+		return mcfgv1.MachineConfigSpec{}, err
+	}
+	spec := mcfgv1.MachineConfigSpec{
+		Config:          runtime.RawExtension{Raw: raw},
+		KernelArguments: []string{},
+		Extensions:      []string{},
+		KernelType:      "default",
+	}
+	for _, mc := range ordered {
+		spec.KernelArguments = append(spec.KernelArguments, mc.Spec.KernelArguments...)
+		spec.Extensions = append(spec.Extensions, mc.Spec.Extensions...)
+		if mc.Spec.FIPS {
+			spec.FIPS = true
+		}
+		if mc.Spec.KernelType == "realtime" || mc.Spec.KernelType == "64k-pages" {
+			spec.KernelType = mc.Spec.KernelType
+		}
+		if mc.Spec.OSImageURL != "" {
+			spec.OSImageURL = mc.Spec.OSImageURL
+		}
+		if mc.Spec.BaseOSExtensionsContainerImage != "" {
+			spec.BaseOSExtensionsContainerImage = mc.Spec.BaseOSExtensionsContainerImage
+		}
+	}
+	return spec, nil
+}
+
+// renderedName is rendered-<pool>-<md5 of the merged spec>, the MCO's scheme:
+// equal merged content gives an equal name, so an MC that changes nothing
+// starts no rollout.
+func renderedName(pool string, spec mcfgv1.MachineConfigSpec) (string, error) {
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return "", err
+	}
+	sum := md5.Sum(data) //nolint:gosec // see import
+	return fmt.Sprintf("rendered-%s-%x", pool, sum), nil
+}
+
+// unitEnabled reports whether unit is enabled in a (merged) Ignition config.
+func unitEnabled(raw []byte, unit string) (bool, error) {
+	cfg, err := parseIgnition(raw)
+	if err != nil {
+		return false, err
+	}
+	for _, u := range cfg.Systemd.Units {
+		if u.Name == unit {
+			return u.Enabled != nil && *u.Enabled, nil
+		}
+	}
+	return false, nil
+}
