@@ -1,0 +1,191 @@
+package plugin
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"sigs.k8s.io/yaml"
+
+	"github.com/oc-kubens/oc-kubens/pkg/manifests"
+)
+
+// RenderOptions holds the flags of `oc kubens render`.
+type RenderOptions struct {
+	Roles    []string
+	Disabled bool
+	Output   string
+
+	genericiooptions.IOStreams
+}
+
+// NewCmdRender returns the render command. It works offline: the
+// ConfigFlags are accepted for the uniform constructor shape and never read.
+func NewCmdRender(_ *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &RenderOptions{IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "render [--role ROLE]... [--disabled] [-o yaml|json]",
+		Short: "Print the MachineConfigs that switch encapsulation on (or off)",
+		Long: `Print one MachineConfig per pool role that enables kubens.service, the same
+objects the documented manual procedure creates (99-kubens-master and
+99-kubens-worker), labelled as managed by oc-kubens. Use it to review the
+change, to keep it in Git for a GitOps tool, or to apply it by hand.
+
+Every config is checked with the Ignition v3.2 validator the Machine Config
+Operator uses before it is printed. Needs no cluster and no kubeconfig; the
+output is the same on every run.
+
+Roles default to master and worker. Custom pools such as infra usually select
+the worker role as well and take the worker MachineConfig; name a role with
+--role only for pools that do not (an arbiter pool, a pool with its own role).
+Applying the output reboots every node of each pool it reaches.`,
+		Example: `  # The two MachineConfigs of the manual procedure
+  oc kubens render
+
+  # Review and apply them by hand (every node of both pools reboots)
+  oc kubens render | oc apply -f -
+
+  # Include the arbiter pool of a two-node cluster with arbiter
+  oc kubens render --role master --role worker --role arbiter
+
+  # The explicit turn-it-off variant (enabled: false) for the worker pool
+  oc kubens render --disabled --role worker
+
+  # A v1 List in JSON
+  oc kubens render -o json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(cmd, args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run()
+		},
+	}
+	cmd.Flags().StringArrayVar(&o.Roles, "role", nil, "Pool role to render a MachineConfig for; repeat for several. Default: master and worker.")
+	cmd.Flags().BoolVar(&o.Disabled, "disabled", false, "Render kubens.service with enabled: false instead of true.")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "yaml", "Output format: yaml (a --- separated stream) or json (a v1 List).")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("role", cobra.FixedCompletions([]string{"master", "worker", "arbiter", "infra"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// Complete fills in defaults: no --role means master and worker.
+func (o *RenderOptions) Complete(cmd *cobra.Command, _ []string) error {
+	if !cmd.Flags().Changed("role") {
+		o.Roles = []string{"master", "worker"}
+	}
+	return nil
+}
+
+// Validate checks the output format and every role before anything renders.
+func (o *RenderOptions) Validate() error {
+	switch o.Output {
+	case "yaml", "json":
+	default:
+		return fmt.Errorf("unsupported output format %q: use -o yaml or -o json", o.Output)
+	}
+	for _, role := range o.Roles {
+		if err := manifests.ValidateRole(role); err != nil {
+			return fmt.Errorf("--role: %w", err)
+		}
+	}
+	return nil
+}
+
+// Run renders, validates and prints the MachineConfigs.
+func (o *RenderOptions) Run() error {
+	mcs, err := manifests.Render(manifests.RenderOptions{Roles: o.Roles, Enabled: !o.Disabled})
+	if err != nil {
+		return err
+	}
+	out, err := encodeMachineConfigs(mcs, o.Output)
+	if err != nil {
+		return err
+	}
+	_, err = o.Out.Write(out)
+	return err
+}
+
+// encodeMachineConfigs writes the objects as a YAML stream or a JSON v1 List.
+// Keys come out sorted, so the bytes depend only on the input.
+func encodeMachineConfigs(mcs []*mcfgv1.MachineConfig, format string) ([]byte, error) {
+	docs := make([]map[string]any, 0, len(mcs))
+	for _, mc := range mcs {
+		doc, err := document(mc)
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, doc)
+	}
+	var buf bytes.Buffer
+	switch format {
+	case "json":
+		list := map[string]any{"apiVersion": "v1", "kind": "List", "metadata": map[string]any{}, "items": docs}
+		b, err := json.MarshalIndent(list, "", "    ")
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(b)
+		buf.WriteByte('\n')
+	default:
+		for i, doc := range docs {
+			b, err := yaml.Marshal(doc)
+			if err != nil {
+				return nil, err
+			}
+			if i > 0 {
+				buf.WriteString("---\n")
+			}
+			buf.Write(b)
+		}
+	}
+	return buf.Bytes(), nil
+}
+
+// document turns a MachineConfig into the map that is printed. The
+// openshift/api spec fields have no omitempty, so a plain encoding would
+// print osImageURL: "", fips: false, kernelArguments: null and so on. Those
+// lines are noise in a review and, once applied, would make oc-kubens the
+// owner of fields it has no opinion on; the empty ones are dropped, spec.config
+// is kept exactly.
+func document(mc *mcfgv1.MachineConfig) (map[string]any, error) {
+	b, err := json.Marshal(mc)
+	if err != nil {
+		return nil, fmt.Errorf("encoding MachineConfig %q: %w", mc.Name, err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("encoding MachineConfig %q: %w", mc.Name, err)
+	}
+	if spec, ok := doc["spec"].(map[string]any); ok {
+		for k, v := range spec {
+			if k != "config" && isEmptyValue(v) {
+				delete(spec, k)
+			}
+		}
+	}
+	return doc, nil
+}
+
+func isEmptyValue(v any) bool {
+	switch t := v.(type) {
+	case nil:
+		return true
+	case string:
+		return t == ""
+	case bool:
+		return !t
+	case []any:
+		return len(t) == 0
+	case map[string]any:
+		return len(t) == 0
+	}
+	return false
+}
