@@ -139,4 +139,3 @@ func ptrs(mcs ...mcfgv1.MachineConfig) []*mcfgv1.MachineConfig {
 	}
 	return out
 }
-

@@ -284,3 +284,55 @@ func enrich(ctx context.Context, err error, pools []mcfgv1.MachineConfigPool, li
 func sortPools(p []mcfgv1.MachineConfigPool) {
 	sort.Slice(p, func(i, j int) bool { return p[i].Name < p[j].Name })
 }
+
+// CurrentExpectations builds the phase-1 expectations for a wait that did
+// not itself change anything (`oc kubens wait`): every MC oc-kubens manages
+// that a pool selects must be in its rendered source, and every MC in the
+// source that no longer exists must have left it. only restricts the pools
+// (empty: all); an unknown name is an error listing the pools.
+func CurrentExpectations(pools []mcfgv1.MachineConfigPool, mcs []mcfgv1.MachineConfig, only []string, isManaged func(*mcfgv1.MachineConfig) bool) ([]Expectation, error) {
+	exists := map[string]bool{}
+	for i := range mcs {
+		exists[mcs[i].Name] = true
+	}
+	want := map[string]bool{}
+	for _, n := range only {
+		want[n] = true
+	}
+	var exps []Expectation
+	for i := range pools {
+		p := &pools[i]
+		if len(want) > 0 && !want[p.Name] {
+			continue
+		}
+		delete(want, p.Name)
+		e := Expectation{Pool: p.Name}
+		for j := range mcs {
+			mc := &mcs[j]
+			if !isManaged(mc) {
+				continue
+			}
+			if ok, err := PoolSelectsMC(p, mc); err != nil {
+				return nil, err
+			} else if ok {
+				e.Present = append(e.Present, mc.Name)
+			}
+		}
+		for _, ref := range p.Spec.Configuration.Source {
+			if !exists[ref.Name] {
+				e.Absent = append(e.Absent, ref.Name)
+			}
+		}
+		exps = append(exps, e)
+	}
+	if len(want) > 0 {
+		var missing []string
+		for n := range want {
+			missing = append(missing, n)
+		}
+		sort.Strings(missing)
+		return nil, fmt.Errorf("no MachineConfigPool named %s; pools on this cluster: %s", strings.Join(missing, ", "), strings.Join(PoolNames(pools), ", "))
+	}
+	sort.Slice(exps, func(i, j int) bool { return exps[i].Pool < exps[j].Pool })
+	return exps, nil
+}

@@ -3,6 +3,7 @@ package mcp
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -248,5 +249,25 @@ func TestWatchPoolsSurvivesOutages(t *testing.T) {
 	defer mu.Unlock()
 	if len(errs) != 3 || !strings.Contains(errs[2].Error(), "too old") {
 		t.Fatalf("errors reported: %v", errs)
+	}
+}
+
+func TestCurrentExpectations(t *testing.T) {
+	pools := []mcfgv1.MachineConfigPool{
+		mkPool("worker", []string{"worker"}, withSpec("r1", "00-worker", "99-kubens-worker-old")),
+		mkPool("master", []string{"master"}, withSpec("r2", "00-master")),
+	}
+	mcs := []mcfgv1.MachineConfig{managed(mc("99-kubens-worker", "worker", nil)), mc("00-worker", "worker", nil), mc("00-master", "master", nil)}
+	isManaged := func(m *mcfgv1.MachineConfig) bool { return m.Labels["oc-kubens.io/managed-by"] == "oc-kubens" }
+	got, err := CurrentExpectations(pools, mcs, nil, isManaged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Expectation{{Pool: "master"}, {Pool: "worker", Present: []string{"99-kubens-worker"}, Absent: []string{"99-kubens-worker-old"}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	if _, err := CurrentExpectations(pools, mcs, []string{"infra"}, isManaged); err == nil || !strings.Contains(err.Error(), "no MachineConfigPool named infra; pools on this cluster: master, worker") {
+		t.Fatalf("err = %v", err)
 	}
 }

@@ -1,0 +1,289 @@
+package plugin
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	mcfgclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
+	"golang.org/x/term"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/oc-kubens/oc-kubens/pkg/mcp"
+)
+
+// clusterClients are the clients the control commands (enable, disable, wait,
+// status) share. Built once per command from the standard kubectl flags.
+type clusterClients struct {
+	config *rest.Config
+	kube   kubernetes.Interface
+	mcfg   mcfgclient.Interface
+	disc   discovery.DiscoveryInterface
+}
+
+func newClusterClients(f *genericclioptions.ConfigFlags) (*clusterClients, error) {
+	cfg, err := f.ToRESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	return clientsForConfig(cfg)
+}
+
+func clientsForConfig(cfg *rest.Config) (*clusterClients, error) {
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mc, err := mcfgclient.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// A plain discovery client, not the on-disk cache of ConfigFlags: one
+	// request that always tells the truth about this cluster.
+	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &clusterClients{config: cfg, kube: kube, mcfg: mc, disc: disc}, nil
+}
+
+// errNoMachineConfigAPI is what every control command says on clusters
+// without the Machine Config Operator.
+var errNoMachineConfigAPI = errors.New("this cluster has no MachineConfig API (machineconfiguration.openshift.io/v1): it is not OpenShift, " +
+	"or its nodes are not managed by the Machine Config Operator (HyperShift hosted control planes configure nodes through the NodePool on the management cluster). " +
+	"oc kubens enable/disable/wait/status need an OpenShift cluster with the Machine Config Operator")
+
+// requireMachineConfigAPI checks, with one discovery request, that the
+// cluster serves MachineConfigs and MachineConfigPools.
+func (c *clusterClients) requireMachineConfigAPI() error {
+	res, err := c.disc.ServerResourcesForGroupVersion(mcfgv1.GroupVersion.String())
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return errNoMachineConfigAPI
+		}
+		return explainAPIError(err, "discover the MachineConfig API")
+	}
+	have := map[string]bool{}
+	for _, r := range res.APIResources {
+		have[r.Name] = true
+	}
+	if !have["machineconfigs"] || !have["machineconfigpools"] {
+		return errNoMachineConfigAPI
+	}
+	return nil
+}
+
+// explainAPIError turns the common API failures into one line that says
+// what to do next.
+func explainAPIError(err error, doing string) error {
+	switch {
+	case apierrors.IsForbidden(err):
+		return fmt.Errorf("not allowed to %s: %s. Log in as a cluster administrator (or ask one to run this)", doing, apiMessage(err))
+	case apierrors.IsUnauthorized(err):
+		return fmt.Errorf("cannot %s: the cluster does not accept your credentials (%s); log in again", doing, apiMessage(err))
+	}
+	return fmt.Errorf("cannot %s: %w", doing, err)
+}
+
+func apiMessage(err error) string {
+	var s apierrors.APIStatus
+	if errors.As(err, &s) {
+		return s.Status().Message
+	}
+	return err.Error()
+}
+
+// checkAccess asks the API server, before changing anything, whether the
+// user may perform every verb on MachineConfigs. Enable/disable change
+// several objects: checking first means an under-privileged user changes
+// none of them instead of some.
+func (c *clusterClients) checkAccess(ctx context.Context, verbs ...string) error {
+	var denied []string
+	for _, verb := range verbs {
+		r, err := c.kube.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Group: mcfgv1.GroupName, Resource: "machineconfigs", Verb: verb,
+			}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			return explainAPIError(err, "check your permissions on MachineConfigs")
+		}
+		if !r.Status.Allowed {
+			denied = append(denied, verb)
+		}
+	}
+	if len(denied) > 0 {
+		return fmt.Errorf("you are not allowed to %s MachineConfigs (machineconfigs.%s); nothing was changed. Log in as a cluster administrator, or ask one to run this",
+			strings.Join(denied, "/"), mcfgv1.GroupName)
+	}
+	return nil
+}
+
+// clusterState is one List each of pools, MachineConfigs and nodes.
+func (c *clusterClients) snapshot(ctx context.Context, withNodes bool) (mcp.Snapshot, error) {
+	var s mcp.Snapshot
+	pools, err := c.mcfg.MachineconfigurationV1().MachineConfigPools().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return s, explainAPIError(err, "list MachineConfigPools")
+	}
+	mcs, err := c.mcfg.MachineconfigurationV1().MachineConfigs().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return s, explainAPIError(err, "list MachineConfigs")
+	}
+	s.Pools, s.MachineConfigs = pools.Items, mcs.Items
+	if withNodes {
+		nodes, err := c.kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return s, explainAPIError(err, "list nodes")
+		}
+		s.Nodes = nodes.Items
+	}
+	return s, nil
+}
+
+func (c *clusterClients) listNodes(ctx context.Context) ([]corev1.Node, error) {
+	l, err := c.kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return l.Items, nil
+}
+
+// isTerminal tells whether r or w is an interactive terminal.
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
+	return ok && term.IsTerminal(int(file.Fd()))
+}
+
+// confirm asks a yes/no question on the terminal; anything but y/yes is no.
+func confirm(in io.Reader, out io.Writer, question string) (bool, error) {
+	fmt.Fprintf(out, "%s [y/N]: ", question)
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true, nil
+	}
+	return false, nil
+}
+
+// waitFlags are shared by wait and the --wait of enable/disable.
+type waitFlags struct {
+	Timeout time.Duration
+}
+
+const defaultWaitTimeout = 30 * time.Minute
+
+// runWait watches the pools until the expectations are met, printing
+// progress to out: in place on a terminal, one line per change otherwise.
+func runWait(ctx context.Context, c *clusterClients, exps []mcp.Expectation, timeout time.Duration, out io.Writer, tty bool) error {
+	if len(exps) == 0 {
+		fmt.Fprintln(out, "No pools to wait for.")
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	pp := &progressPrinter{w: out, tty: tty, last: map[string]string{}}
+	snaps := mcp.WatchPools(ctx, c.mcfg.MachineconfigurationV1().MachineConfigPools(), mcp.WatchOptions{
+		OnError: pp.connectionLost,
+	})
+	err := mcp.Wait(ctx, snaps, mcp.WaitOptions{
+		Expectations: exps,
+		Progress:     pp.update,
+		Nodes:        c.listNodes,
+	})
+	pp.finish()
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(exps))
+	for _, e := range exps {
+		names = append(names, e.Pool)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(out, "All pools updated: %s\n", strings.Join(names, ", "))
+	return nil
+}
+
+// progressPrinter shows wait progress. On a terminal it redraws one line per
+// pool in place; otherwise it prints a pool's line only when it changed, so
+// logs stay short.
+type progressPrinter struct {
+	w     io.Writer
+	tty   bool
+	drawn int
+	last  map[string]string
+	lost  bool
+	// mu: connectionLost runs on the watch goroutine, update on the waiter's.
+	mu sync.Mutex
+}
+
+func (p *progressPrinter) update(progress []mcp.PoolProgress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lost {
+		p.lost = false
+		p.println("Connection to the API server is back.")
+	}
+	if p.tty {
+		if p.drawn > 0 {
+			fmt.Fprintf(p.w, "\x1b[%dA", p.drawn)
+		}
+		for _, pr := range progress {
+			fmt.Fprintf(p.w, "\x1b[2K%s\n", pr)
+		}
+		p.drawn = len(progress)
+		return
+	}
+	for _, pr := range progress {
+		line := pr.String()
+		if p.last[pr.Pool] != line {
+			p.last[pr.Pool] = line
+			fmt.Fprintln(p.w, line)
+		}
+	}
+}
+
+// connectionLost is told about failed lists and dropped watches; it reports
+// the first of an outage only (WatchPools retries by itself).
+func (p *progressPrinter) connectionLost(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lost {
+		return
+	}
+	p.lost = true
+	p.println(fmt.Sprintf("Lost the API server (%v); retrying (a single-node cluster is unreachable while it reboots)...", oneLine(err)))
+}
+
+func (p *progressPrinter) println(s string) {
+	fmt.Fprintln(p.w, s)
+	p.drawn = 0 // redraw below the message
+}
+
+func (p *progressPrinter) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.drawn = 0
+}
+
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}

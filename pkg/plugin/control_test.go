@@ -1,0 +1,148 @@
+package plugin
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/oc-kubens/oc-kubens/pkg/manifests"
+	"github.com/oc-kubens/oc-kubens/pkg/mcp"
+)
+
+func TestCompareMC(t *testing.T) {
+	want, err := manifests.Render(manifests.RenderOptions{Roles: []string{"worker"}, Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := want[0]
+	seedStyle := w.DeepCopy() // made by hand from the docs: no managed label, reordered JSON
+	delete(seedStyle.Labels, manifests.ManagedByLabel)
+	seedStyle.Spec.Config = runtime.RawExtension{Raw: []byte(`{"systemd":{"units":[{"name":"kubens.service","enabled":true}]},"ignition":{"version":"3.2.0"}}`)}
+	disabled := w.DeepCopy()
+	disabled.Spec.Config = runtime.RawExtension{Raw: []byte(`{"ignition":{"version":"3.2.0"},"systemd":{"units":[{"enabled":false,"name":"kubens.service"}]}}`)}
+	extra := w.DeepCopy()
+	extra.Spec.KernelArguments = []string{"nosmt"}
+	tests := []struct {
+		name string
+		have *mcfgv1.MachineConfig
+		want string
+	}{
+		{"missing", nil, actionCreate},
+		{"same", w.DeepCopy(), actionUnchanged},
+		{"hand-made from the docs", seedStyle, actionAdopt},
+		{"different config", disabled, actionUpdate},
+		{"someone else's fields", extra, actionUpdate},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := compareMC(tt.have, w); got != tt.want {
+				t.Fatalf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPlanPrint(t *testing.T) {
+	p := &rolloutPlan{
+		Verb:       "enable",
+		Changes:    []mcChange{{"99-kubens-master", actionUnchanged}, {"99-kubens-worker", actionCreate}},
+		Pools:      []poolPlan{{Name: "infra", Machines: 1, MaxUnavailable: 1, MCs: []string{"99-kubens-worker"}}, {Name: "master", Machines: 1, MaxUnavailable: 1, MCs: []string{"99-kubens-master"}}, {Name: "worker", Machines: 2, MaxUnavailable: 1, MCs: []string{"99-kubens-worker"}, Paused: true}},
+		Others:     map[string][]string{"worker": {"99-custom-enable-kubens-worker"}},
+		ZTP:        []string{"master"},
+		SingleNode: false,
+	}
+	var b bytes.Buffer
+	p.print(&b)
+	for _, want := range []string{
+		"create    99-kubens-worker",
+		"unchanged 99-kubens-master  (already as wanted)",
+		"worker     2 nodes, maxUnavailable 1, via 99-kubens-worker, PAUSED",
+		"Note: kubens.service is already enabled on pool worker by 99-custom-enable-kubens-worker.",
+		"Note: pool master uses the ZTP container-mount-namespace.service",
+		"REBOOT every node of pools infra, worker (3 nodes)",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("plan lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "SINGLE-NODE") {
+		t.Error("single-node warning on a multi-node cluster")
+	}
+	p.SingleNode = true
+	b.Reset()
+	p.print(&b)
+	if !strings.Contains(b.String(), "SINGLE-NODE") {
+		t.Error("no single-node warning")
+	}
+}
+
+func TestConfirmPlan(t *testing.T) {
+	plan := &rolloutPlan{Verb: "enable"}
+	streams := func(in string) (genericiooptions.IOStreams, *bytes.Buffer) {
+		out := &bytes.Buffer{}
+		return genericiooptions.IOStreams{In: strings.NewReader(in), Out: out, ErrOut: out}, out
+	}
+	s, _ := streams("")
+	if err := confirmPlan(s, false, false, plan); err == nil || !strings.Contains(err.Error(), "stdin is not a terminal") {
+		t.Fatalf("no terminal, no --yes: %v", err)
+	}
+	if err := confirmPlan(s, false, true, plan); err != nil {
+		t.Fatalf("--yes: %v", err)
+	}
+	s, out := streams("y\n")
+	if err := confirmPlan(s, true, false, plan); err != nil || !strings.Contains(out.String(), "[y/N]") {
+		t.Fatalf("answered y: %v %q", err, out)
+	}
+	s, _ = streams("\n")
+	if err := confirmPlan(s, true, false, plan); err == nil || !strings.Contains(err.Error(), "aborted") {
+		t.Fatalf("answered nothing: %v", err)
+	}
+}
+
+func TestProgressPrinter(t *testing.T) {
+	var b bytes.Buffer
+	p := &progressPrinter{w: &b, last: map[string]string{}}
+	a := []mcp.PoolProgress{{Pool: "worker", Phase: mcp.PhaseRender, Total: 2}}
+	p.update(a)
+	p.update(a) // unchanged: no new line
+	p.connectionLost(errString("connection refused"))
+	p.connectionLost(errString("connection refused"))
+	p.update([]mcp.PoolProgress{{Pool: "worker", Phase: mcp.PhaseRollout, Total: 2, Updated: 1}})
+	want := "worker: Rendering 0/2 updated, 0 ready, 0 degraded\n" +
+		"Lost the API server (connection refused); retrying (a single-node cluster is unreachable while it reboots)...\n" +
+		"Connection to the API server is back.\n" +
+		"worker: Updating 1/2 updated, 0 ready, 0 degraded\n"
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
+	}
+	b.Reset()
+	tty := &progressPrinter{w: &b, tty: true, last: map[string]string{}}
+	tty.update(a)
+	tty.update(a)
+	if got := b.String(); !strings.Contains(got, "\x1b[1A\x1b[2Kworker: Rendering") {
+		t.Fatalf("tty redraw missing: %q", got)
+	}
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+func TestPrintStatus(t *testing.T) {
+	rep := mcp.Report{Pools: []mcp.PoolStatus{{Name: "worker", Kubens: mcp.UnitDisabled, DesiredKubens: mcp.UnitEnabled, PendingChange: true,
+		Updating: true, MachineCount: 3, ReadyMachineCount: 2, UpdatedMachineCount: 1, EnabledBy: []string{"99-kubens-worker"}}},
+		Nodes: []mcp.NodeStatus{{Name: "w1", Pool: "worker", Kubens: mcp.UnitDisabled, State: "Working", CurrentConfig: "r1", DesiredConfig: "r2"}}}
+	var b bytes.Buffer
+	if err := printStatus(&b, rep, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"worker  disabled  -> enabled", "99-kubens-worker", "w1    worker  disabled  Working  r1       r2"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("missing %q in\n%s", want, b.String())
+		}
+	}
+}

@@ -1,0 +1,181 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/oc-kubens/oc-kubens/pkg/manifests"
+	"github.com/oc-kubens/oc-kubens/pkg/mcp"
+)
+
+// DisableOptions holds the flags and state of `oc kubens disable`.
+type DisableOptions struct {
+	Roles   []string
+	Yes     bool
+	DryRun  string
+	Wait    bool
+	Timeout time.Duration
+
+	configFlags         *genericclioptions.ConfigFlags
+	clients             *clusterClients
+	stdinTTY, stdoutTTY bool
+
+	genericiooptions.IOStreams
+}
+
+// NewCmdDisable returns the disable command.
+func NewCmdDisable(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &DisableOptions{configFlags: configFlags, IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "disable",
+		Short: "Turn off mount namespace encapsulation by removing what enable created (reboots nodes)",
+		Long: `Delete the MachineConfigs that oc kubens manages (those with the
+oc-kubens.io/managed-by label), after showing the plan and asking for
+confirmation. MachineConfigs made by anyone else are never touched: when one of
+them keeps kubens.service enabled on a pool, disable says so.
+
+The Machine Config Operator then drains and REBOOTS every node of each affected
+pool, maxUnavailable at a time. Without a terminal, --yes is required.`,
+		Example: `  # Show the plan and ask
+  oc kubens disable
+
+  # Remove without asking and wait until every node is back to plain
+  oc kubens disable --yes --wait
+
+  # Only the worker MachineConfig
+  oc kubens disable --role worker`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(cmd, args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringSliceVar(&o.Roles, "role", nil,
+		"Only remove the MachineConfig of these roles (repeat or comma-separate); default every MachineConfig oc-kubens manages.")
+	addChangeFlags(cmd, &o.Yes, &o.DryRun, &o.Wait, &o.Timeout)
+	return cmd
+}
+
+// Complete builds the clients and looks at the terminal.
+func (o *DisableOptions) Complete(_ *cobra.Command, _ []string) error {
+	c, err := newClusterClients(o.configFlags)
+	if err != nil {
+		return err
+	}
+	o.clients = c
+	o.stdinTTY = isTerminal(o.In)
+	o.stdoutTTY = isTerminal(o.Out)
+	return nil
+}
+
+// Validate checks the flags.
+func (o *DisableOptions) Validate() error {
+	for _, r := range o.Roles {
+		if err := manifests.ValidateRole(r); err != nil {
+			return err
+		}
+	}
+	if o.Timeout <= 0 {
+		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
+	}
+	return validateDryRun(o.DryRun)
+}
+
+// Run plans, confirms, deletes and optionally waits.
+func (o *DisableOptions) Run(ctx context.Context) error {
+	c := o.clients
+	if err := c.requireMachineConfigAPI(); err != nil {
+		return err
+	}
+	snap, err := c.snapshot(ctx, false)
+	if err != nil {
+		return err
+	}
+	wanted := map[string]bool{}
+	for _, r := range o.Roles {
+		wanted[manifests.Name(r)] = true
+	}
+	var doomed []*mcfgv1.MachineConfig
+	for i := range snap.MachineConfigs {
+		mc := &snap.MachineConfigs[i]
+		if !manifests.IsManaged(mc) || (len(wanted) > 0 && !wanted[mc.Name]) {
+			continue
+		}
+		doomed = append(doomed, mc)
+	}
+	sort.Slice(doomed, func(i, j int) bool { return doomed[i].Name < doomed[j].Name })
+
+	reach := map[string][]string{}
+	for i := range snap.Pools {
+		for _, mc := range doomed {
+			if ok, _ := mcp.PoolSelectsMC(&snap.Pools[i], mc); ok {
+				reach[snap.Pools[i].Name] = append(reach[snap.Pools[i].Name], mc.Name)
+			}
+		}
+	}
+	plan := &rolloutPlan{Verb: "disable", Pools: newPoolPlans(snap.Pools, reach), SingleNode: singleNode(snap.Pools)}
+	plan.Others, plan.ZTP = otherEnablers(snap.Pools, snap.MachineConfigs)
+	for _, mc := range doomed {
+		plan.Changes = append(plan.Changes, mcChange{Name: mc.Name, Action: actionDelete})
+	}
+	if len(doomed) == 0 {
+		plan.print(o.Out)
+		fmt.Fprintln(o.Out, "Nothing to change: no MachineConfig managed by oc-kubens exists.")
+		return nil
+	}
+	plan.print(o.Out)
+	if o.DryRun == dryRunClient {
+		fmt.Fprintln(o.Out, "Dry run (client): nothing was sent to the cluster.")
+		return nil
+	}
+	if o.DryRun == dryRunNone {
+		if err := c.checkAccess(ctx, "delete"); err != nil {
+			return err
+		}
+		if err := confirmPlan(o.IOStreams, o.stdinTTY, o.Yes, plan); err != nil {
+			return err
+		}
+	}
+	for _, mc := range doomed {
+		// The UID precondition makes sure we delete the object we looked
+		// at, not one somebody recreated under the same name meanwhile.
+		opts := metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &mc.UID}}
+		suffix := "deleted"
+		if o.DryRun == dryRunServer {
+			opts.DryRun = []string{metav1.DryRunAll}
+			suffix = "deleted (server dry run)"
+		}
+		err := c.mcfg.MachineconfigurationV1().MachineConfigs().Delete(ctx, mc.Name, opts)
+		switch {
+		case apierrors.IsNotFound(err):
+			suffix = "already gone"
+		case apierrors.IsForbidden(err):
+			return fmt.Errorf("you are not allowed to delete MachineConfig %s: %s. Log in as a cluster administrator, or ask one to run this", mc.Name, apiMessage(err))
+		case err != nil:
+			return fmt.Errorf("deleting MachineConfig %s: %w", mc.Name, err)
+		}
+		fmt.Fprintf(o.Out, "machineconfig.%s/%s %s\n", mcfgv1.GroupName, mc.Name, suffix)
+	}
+	if o.DryRun == dryRunServer || !o.Wait {
+		return nil
+	}
+	exps := make([]mcp.Expectation, 0, len(plan.Pools))
+	for _, pl := range plan.Pools {
+		exps = append(exps, mcp.Expectation{Pool: pl.Name, Absent: pl.MCs})
+	}
+	return runWait(ctx, c, exps, o.Timeout, o.Out, o.stdoutTTY)
+}

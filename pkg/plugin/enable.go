@@ -1,0 +1,314 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"time"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/oc-kubens/oc-kubens/pkg/manifests"
+	"github.com/oc-kubens/oc-kubens/pkg/mcp"
+)
+
+// FieldManager is the server-side apply field manager of everything
+// oc-kubens writes.
+const FieldManager = "oc-kubens"
+
+// Dry-run modes, as kubectl spells them.
+const (
+	dryRunNone   = "none"
+	dryRunClient = "client"
+	dryRunServer = "server"
+)
+
+// EnableOptions holds the flags and state of `oc kubens enable`.
+type EnableOptions struct {
+	Roles   []string
+	Yes     bool
+	DryRun  string
+	Wait    bool
+	Timeout time.Duration
+
+	configFlags *genericclioptions.ConfigFlags
+	clients     *clusterClients
+	// stdinTTY / stdoutTTY: confirmation needs a person at a terminal;
+	// progress redraws in place only on one.
+	stdinTTY, stdoutTTY bool
+
+	genericiooptions.IOStreams
+}
+
+// NewCmdEnable returns the enable command.
+func NewCmdEnable(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &EnableOptions{configFlags: configFlags, IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "enable",
+		Short: "Turn on mount namespace encapsulation (reboots the nodes of each affected pool)",
+		Long: `Create the MachineConfigs that enable kubens.service for the given roles
+(master and worker by default), after showing which pools they reach, how many
+nodes will reboot, and asking for confirmation.
+
+The Machine Config Operator then drains and REBOOTS every node of each affected
+pool, maxUnavailable at a time. Custom pools that select the worker role (infra,
+...) are affected too. Running enable again changes nothing.
+
+Applies with server-side apply (field manager oc-kubens) and strict field
+validation. Without a terminal, --yes is required.`,
+		Example: `  # Show the plan and ask before applying
+  oc kubens enable
+
+  # Apply without asking and wait until every node has rebooted into it
+  oc kubens enable --yes --wait
+
+  # Only the worker pool (and custom pools selecting the worker role)
+  oc kubens enable --role worker
+
+  # Ask the API server to validate the change without persisting it
+  oc kubens enable --dry-run=server`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(cmd, args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	addRoleFlag(cmd, &o.Roles)
+	addChangeFlags(cmd, &o.Yes, &o.DryRun, &o.Wait, &o.Timeout)
+	return cmd
+}
+
+func addRoleFlag(cmd *cobra.Command, roles *[]string) {
+	cmd.Flags().StringSliceVar(roles, "role", nil,
+		"Pool role to act on (repeat or comma-separate); default master and worker. A custom pool selecting one of the roles is included.")
+}
+
+func addChangeFlags(cmd *cobra.Command, yes *bool, dryRun *string, wait *bool, timeout *time.Duration) {
+	cmd.Flags().BoolVarP(yes, "yes", "y", false, "Apply without asking for confirmation (required when stdin is not a terminal).")
+	cmd.Flags().StringVar(dryRun, "dry-run", dryRunNone, `Must be "none", "client" (print the plan only) or "server" (the API server validates the change without persisting it).`)
+	cmd.Flags().Lookup("dry-run").NoOptDefVal = dryRunClient
+	cmd.Flags().BoolVar(wait, "wait", false, "After applying, wait until every affected pool has rolled the change out (see `wait`).")
+	cmd.Flags().DurationVar(timeout, "timeout", defaultWaitTimeout, "With --wait: how long to wait before giving up.")
+}
+
+func validateDryRun(v string) error {
+	switch v {
+	case dryRunNone, dryRunClient, dryRunServer:
+		return nil
+	}
+	return fmt.Errorf(`invalid --dry-run %q: use "none", "client" or "server"`, v)
+}
+
+// Complete builds the clients and looks at the terminal.
+func (o *EnableOptions) Complete(_ *cobra.Command, _ []string) error {
+	c, err := newClusterClients(o.configFlags)
+	if err != nil {
+		return err
+	}
+	o.clients = c
+	o.stdinTTY = isTerminal(o.In)
+	o.stdoutTTY = isTerminal(o.Out)
+	return nil
+}
+
+// Validate checks the flags.
+func (o *EnableOptions) Validate() error {
+	for _, r := range o.Roles {
+		if err := manifests.ValidateRole(r); err != nil {
+			return err
+		}
+	}
+	if o.Timeout <= 0 {
+		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
+	}
+	return validateDryRun(o.DryRun)
+}
+
+// Run plans, confirms, applies and optionally waits.
+func (o *EnableOptions) Run(ctx context.Context) error {
+	c := o.clients
+	if err := c.requireMachineConfigAPI(); err != nil {
+		return err
+	}
+	desired, err := manifests.Render(manifests.RenderOptions{Roles: o.Roles, Enabled: true})
+	if err != nil {
+		return err
+	}
+	snap, err := c.snapshot(ctx, false)
+	if err != nil {
+		return err
+	}
+	reach, err := mcp.Reach(snap.Pools, desired)
+	if err != nil {
+		return err
+	}
+	existing := map[string]*mcfgv1.MachineConfig{}
+	for i := range snap.MachineConfigs {
+		existing[snap.MachineConfigs[i].Name] = &snap.MachineConfigs[i]
+	}
+	plan := &rolloutPlan{Verb: "enable", Pools: newPoolPlans(snap.Pools, reach), SingleNode: singleNode(snap.Pools)}
+	plan.Others, plan.ZTP = otherEnablers(snap.Pools, snap.MachineConfigs)
+	for _, mc := range desired {
+		plan.Changes = append(plan.Changes, mcChange{Name: mc.Name, Action: compareMC(existing[mc.Name], mc)})
+	}
+	plan.print(o.Out)
+
+	exps := make([]mcp.Expectation, 0, len(reach))
+	for _, pl := range plan.Pools {
+		exps = append(exps, mcp.Expectation{Pool: pl.Name, Present: pl.MCs})
+	}
+	needsApply := false
+	for _, ch := range plan.Changes {
+		if ch.Action != actionUnchanged {
+			needsApply = true
+		}
+	}
+	if !needsApply {
+		fmt.Fprintln(o.Out, "Nothing to change: encapsulation is already configured for these pools (no new rendered config, no reboot).")
+		return o.maybeWait(ctx, exps)
+	}
+	if o.DryRun == dryRunClient {
+		fmt.Fprintln(o.Out, "Dry run (client): nothing was sent to the cluster.")
+		return nil
+	}
+	if o.DryRun == dryRunNone {
+		if err := c.checkAccess(ctx, "create", "patch"); err != nil {
+			return err
+		}
+		if err := o.confirm(plan); err != nil {
+			return err
+		}
+	}
+	for i, mc := range desired {
+		if plan.Changes[i].Action == actionUnchanged {
+			fmt.Fprintf(o.Out, "machineconfig.%s/%s unchanged\n", mcfgv1.GroupName, mc.Name)
+			continue
+		}
+		if err := o.apply(ctx, mc, existing[mc.Name]); err != nil {
+			return err
+		}
+	}
+	if o.DryRun == dryRunServer {
+		fmt.Fprintln(o.Out, "Dry run (server): the API server accepted the change; nothing was persisted.")
+		return nil
+	}
+	return o.maybeWait(ctx, exps)
+}
+
+func (o *EnableOptions) confirm(plan *rolloutPlan) error {
+	return confirmPlan(o.IOStreams, o.stdinTTY, o.Yes, plan)
+}
+
+// confirmPlan asks on a terminal, and refuses without --yes elsewhere: an
+// unattended script must say it accepts the reboots.
+func confirmPlan(streams genericiooptions.IOStreams, tty, yes bool, plan *rolloutPlan) error {
+	if yes {
+		return nil
+	}
+	if !tty {
+		return fmt.Errorf("refusing to %s without confirmation: stdin is not a terminal, so nothing was changed. Re-run with --yes to accept the plan above", plan.Verb)
+	}
+	ok, err := confirm(streams.In, streams.Out, fmt.Sprintf("Apply this plan and %s encapsulation?", plan.Verb))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &ExitError{Code: 1, Err: fmt.Errorf("aborted: nothing was changed")}
+	}
+	return nil
+}
+
+func (o *EnableOptions) maybeWait(ctx context.Context, exps []mcp.Expectation) error {
+	if !o.Wait || o.DryRun != dryRunNone {
+		return nil
+	}
+	return runWait(ctx, o.clients, exps, o.Timeout, o.Out, o.stdoutTTY)
+}
+
+// compareMC decides what applying want over have does.
+func compareMC(have, want *mcfgv1.MachineConfig) string {
+	if have == nil {
+		return actionCreate
+	}
+	if !sameJSON(have.Spec.Config.Raw, want.Spec.Config.Raw) || !emptyOtherSpec(have) {
+		return actionUpdate
+	}
+	for k, v := range want.Labels {
+		if have.Labels[k] != v {
+			if k == manifests.RoleLabel {
+				return actionUpdate // a role change moves the MC to other pools
+			}
+			return actionAdopt
+		}
+	}
+	return actionUnchanged
+}
+
+// emptyOtherSpec: our MCs only carry spec.config; anything else in an
+// existing MC of the same name (kernel arguments, extensions) is owned by
+// someone else and would stay, so the object differs from ours.
+func emptyOtherSpec(mc *mcfgv1.MachineConfig) bool {
+	s := mc.Spec.DeepCopy()
+	s.Config.Raw = nil
+	s.Config.Object = nil
+	return reflect.DeepEqual(*s, mcfgv1.MachineConfigSpec{})
+}
+
+func sameJSON(a, b []byte) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+// apply sends one MC with server-side apply. The body holds only the fields
+// we own, so other managers' fields are left alone.
+func (o *EnableOptions) apply(ctx context.Context, mc, have *mcfgv1.MachineConfig) error {
+	body, err := json.Marshal(map[string]any{
+		"apiVersion": mcfgv1.GroupVersion.String(),
+		"kind":       "MachineConfig",
+		"metadata":   map[string]any{"name": mc.Name, "labels": mc.Labels},
+		"spec":       map[string]any{"config": json.RawMessage(mc.Spec.Config.Raw)},
+	})
+	if err != nil {
+		return err
+	}
+	opts := metav1.PatchOptions{FieldManager: FieldManager, FieldValidation: "Strict", Force: ptrTo(true)}
+	if o.DryRun == dryRunServer {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	got, err := o.clients.mcfg.MachineconfigurationV1().MachineConfigs().Patch(ctx, mc.Name, types.ApplyPatchType, body, opts)
+	if err != nil {
+		if apierrors.IsForbidden(err) {
+			return fmt.Errorf("you are not allowed to apply MachineConfig %s: %s. Log in as a cluster administrator, or ask one to run this", mc.Name, apiMessage(err))
+		}
+		return fmt.Errorf("applying MachineConfig %s: %w", mc.Name, err)
+	}
+	verb := "configured"
+	switch {
+	case have == nil:
+		verb = "created"
+	case have.ResourceVersion == got.ResourceVersion:
+		verb = "unchanged"
+	}
+	if o.DryRun == dryRunServer {
+		verb += " (server dry run)"
+	}
+	fmt.Fprintf(o.Out, "machineconfig.%s/%s %s\n", mcfgv1.GroupName, mc.Name, verb)
+	return nil
+}
+
+func ptrTo[T any](v T) *T { return &v }

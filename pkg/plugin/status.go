@@ -1,0 +1,167 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/liggitt/tabwriter"
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"sigs.k8s.io/yaml"
+
+	"github.com/oc-kubens/oc-kubens/pkg/mcp"
+)
+
+// StatusOptions holds the flags and state of `oc kubens status`.
+type StatusOptions struct {
+	Output string
+
+	configFlags *genericclioptions.ConfigFlags
+	clients     *clusterClients
+
+	genericiooptions.IOStreams
+}
+
+// NewCmdStatus returns the status command.
+func NewCmdStatus(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &StatusOptions{configFlags: configFlags, IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show, per pool and node, whether encapsulation is configured and rolled out",
+		Long: `Show, per machine config pool, whether kubens.service is enabled in the
+config the pool has rolled out (the rendered MachineConfig in
+status.configuration, the ground truth), whether a change is pending, which
+MachineConfigs enable it, the ZTP container-mount-namespace unit, and the
+pool's conditions and counts. -o wide adds one line per node.
+
+Reads only API objects (three lists, whatever the node count); it runs no
+pods. To check the nodes themselves, use 'oc kubens verify'.`,
+		Example: `  # Per pool
+  oc kubens status
+
+  # Per pool and per node
+  oc kubens status -o wide
+
+  # Machine-readable (apiVersion oc-kubens.io/v1alpha1, kind KubensStatus)
+  oc kubens status -o json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(cmd, args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: empty for a table, wide (adds nodes), json or yaml.")
+	return cmd
+}
+
+// Complete builds the clients.
+func (o *StatusOptions) Complete(_ *cobra.Command, _ []string) error {
+	c, err := newClusterClients(o.configFlags)
+	if err != nil {
+		return err
+	}
+	o.clients = c
+	return nil
+}
+
+// Validate checks the output format.
+func (o *StatusOptions) Validate() error {
+	switch o.Output {
+	case "", "wide", "json", "yaml":
+		return nil
+	}
+	return fmt.Errorf("unsupported output format %q: use -o wide, -o json or -o yaml, or leave -o out for a table", o.Output)
+}
+
+// Run reads the cluster and prints the report.
+func (o *StatusOptions) Run(ctx context.Context) error {
+	if err := o.clients.requireMachineConfigAPI(); err != nil {
+		return err
+	}
+	snap, err := o.clients.snapshot(ctx, o.Output != "")
+	if err != nil {
+		return err
+	}
+	rep := mcp.Derive(snap)
+	switch o.Output {
+	case "json":
+		b, err := json.MarshalIndent(rep, "", "    ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(o.Out, "%s\n", b)
+		return err
+	case "yaml":
+		b, err := yaml.Marshal(rep)
+		if err != nil {
+			return err
+		}
+		_, err = o.Out.Write(b)
+		return err
+	}
+	return printStatus(o.Out, rep, o.Output == "wide")
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "True"
+	}
+	return "False"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// printStatus writes the pool table, notes, and with wide the node table.
+func printStatus(w io.Writer, rep mcp.Report, wide bool) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "POOL\tKUBENS\tPENDING\tUPDATED\tUPDATING\tDEGRADED\tPAUSED\tMACHINES\tREADY\tUPDATED#\tDEGRADED#\tENABLED BY")
+	for _, p := range rep.Pools {
+		pending := "-"
+		if p.PendingChange {
+			pending = "-> " + string(p.DesiredKubens)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", p.Name, p.Kubens, pending,
+			yesNo(p.Updated), yesNo(p.Updating), yesNo(p.Degraded), yesNo(p.Paused),
+			p.MachineCount, p.ReadyMachineCount, p.UpdatedMachineCount, p.DegradedMachineCount,
+			dash(strings.Join(p.EnabledBy, ",")))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, p := range rep.Pools {
+		if p.ZTP {
+			fmt.Fprintf(w, "Note: pool %s encapsulates through the ZTP container-mount-namespace.service.\n", p.Name)
+		}
+		if p.Degraded && p.DegradedReason != "" {
+			fmt.Fprintf(w, "Pool %s is degraded: %s\n", p.Name, p.DegradedReason)
+		}
+		if p.Paused && p.PendingChange {
+			fmt.Fprintf(w, "Pool %s is paused with a pending change: nothing rolls out until it is unpaused.\n", p.Name)
+		}
+	}
+	if !wide {
+		return nil
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tPOOL\tKUBENS\tSTATE\tCURRENT\tDESIRED\tREASON")
+	for _, n := range rep.Nodes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, dash(n.Pool), n.Kubens, dash(n.State),
+			dash(n.CurrentConfig), dash(n.DesiredConfig), dash(n.Reason))
+	}
+	return tw.Flush()
+}

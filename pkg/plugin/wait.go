@@ -1,0 +1,103 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/oc-kubens/oc-kubens/pkg/manifests"
+	"github.com/oc-kubens/oc-kubens/pkg/mcp"
+)
+
+// WaitOptions holds the flags and state of `oc kubens wait`.
+type WaitOptions struct {
+	Pools   []string
+	Timeout time.Duration
+
+	configFlags *genericclioptions.ConfigFlags
+	clients     *clusterClients
+	stdoutTTY   bool
+
+	genericiooptions.IOStreams
+}
+
+// NewCmdWait returns the wait command.
+func NewCmdWait(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &WaitOptions{configFlags: configFlags, IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "wait",
+		Short: "Wait until every pool has rolled out its configuration, without the oc wait race",
+		Long: `Wait, per pool, in two phases:
+
+  1. the render controller has taken the change into the pool's desired config
+     (spec.configuration.source holds every MachineConfig oc-kubens manages
+     for it, and no longer holds deleted ones);
+  2. every node runs that config: status.configuration equals
+     spec.configuration, Updated=True, all machines updated, and the status
+     is about the current generation.
+
+Right after a change the pool still says Updated=True for the OLD config;
+'oc wait --for=condition=Updated' returns there, this command does not.
+
+Fails at once, naming nodes and reasons, when a pool degrades or cannot
+render; reports a paused pool instead of hanging. Keeps going when the API
+server goes away (single-node reboots). Progress is shown per pool.`,
+		Example: `  # Wait for every pool, 30 minutes at most
+  oc kubens wait
+
+  # Wait for the worker pool for up to an hour
+  oc kubens wait --pool worker --timeout 1h`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(cmd, args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringSliceVar(&o.Pools, "pool", nil, "Pools to wait for (repeat or comma-separate); default all.")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", defaultWaitTimeout, "How long to wait before giving up.")
+	return cmd
+}
+
+// Complete builds the clients and looks at the terminal.
+func (o *WaitOptions) Complete(_ *cobra.Command, _ []string) error {
+	c, err := newClusterClients(o.configFlags)
+	if err != nil {
+		return err
+	}
+	o.clients = c
+	o.stdoutTTY = isTerminal(o.Out)
+	return nil
+}
+
+// Validate checks the flags.
+func (o *WaitOptions) Validate() error {
+	if o.Timeout <= 0 {
+		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
+	}
+	return nil
+}
+
+// Run waits.
+func (o *WaitOptions) Run(ctx context.Context) error {
+	if err := o.clients.requireMachineConfigAPI(); err != nil {
+		return err
+	}
+	snap, err := o.clients.snapshot(ctx, false)
+	if err != nil {
+		return err
+	}
+	exps, err := mcp.CurrentExpectations(snap.Pools, snap.MachineConfigs, o.Pools, manifests.IsManaged)
+	if err != nil {
+		return err
+	}
+	return runWait(ctx, o.clients, exps, o.Timeout, o.Out, o.stdoutTTY)
+}
