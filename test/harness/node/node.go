@@ -37,7 +37,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -46,6 +45,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/oc-kubens/oc-kubens/test/harness/images"
+	"github.com/oc-kubens/oc-kubens/test/harness/testenv"
 )
 
 // Mode is how a node's kubelet and containerd relate to mount namespaces.
@@ -80,7 +80,7 @@ const (
 	RoleLabelPrefix = "node-role.kubernetes.io/"
 
 	// InitPIDFile (in the node's folder) holds "PID STARTTIME" of the node's
-	// PID 1 as seen from the host, for stale-state cleanup after a crash.
+	// PID 1 as seen from the host, for people debugging a node.
 	InitPIDFile = "init.pid"
 )
 
@@ -103,6 +103,9 @@ type Config struct {
 
 	// Client (admin) waits for Ready and sets the role label; nil skips both.
 	Client kubernetes.Interface
+	// State, when set, records the node's PID 1 so that after a crash the
+	// next run kills it (and with it the whole node namespace).
+	State *testenv.State
 }
 
 // Node is a running node. Name and Role are fixed; Mode changes on Reboot.
@@ -216,11 +219,18 @@ func (n *Node) Stop(ctx context.Context) error {
 	n.mu.Unlock()
 	k.stop(5 * time.Second)
 	c.stop(5 * time.Second)
+	var errs []error
 	if in != nil {
 		in.stop(3 * time.Second)
+		if !in.exited() {
+			errs = append(errs, fmt.Errorf("node %s: PID 1 (%d) does not exit", n.Name, in.pid))
+		} else if n.cfg.State != nil {
+			errs = append(errs, n.cfg.State.RemoveProcess(in.pid))
+		}
 	}
 	_ = os.Remove(filepath.Join(n.cfg.Dir, InitPIDFile))
-	return RemoveCgroup(n.cfg.CgroupRoot, false, 10*time.Second)
+	errs = append(errs, RemoveCgroup(n.cfg.CgroupRoot, false, 10*time.Second))
+	return errors.Join(errs...)
 }
 
 // boot creates a fresh node namespace in mode and starts the daemons.
@@ -289,6 +299,11 @@ func (n *Node) startInit(ctx context.Context) error {
 	n.mu.Lock()
 	n.initPID = p.pid
 	n.mu.Unlock()
+	if n.cfg.State != nil {
+		if err := n.cfg.State.AddProcess("node "+n.Name+" PID 1", p.pid, false); err != nil {
+			return err
+		}
+	}
 	return os.WriteFile(filepath.Join(n.cfg.Dir, InitPIDFile), []byte(fmt.Sprintf("%d %d\n", p.pid, st)), 0o644)
 }
 
@@ -423,32 +438,4 @@ func (n *Node) waitReady(ctx context.Context, since time.Time) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-// KillStale kills what a crashed run left of the node whose folder is dir:
-// its PID 1 (recorded with its start time, so a reused PID is never hit),
-// which takes the whole namespace with it.
-func KillStale(dir string) error {
-	b, err := os.ReadFile(filepath.Join(dir, InitPIDFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	var pid int
-	var st uint64
-	if _, err := fmt.Sscanf(string(b), "%d %d", &pid, &st); err != nil {
-		return fmt.Errorf("%s/%s: %w", dir, InitPIDFile, err)
-	}
-	if cur, err := StartTime(pid); err == nil && cur == st {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-		for i := 0; i < 100; i++ {
-			if cur, err := StartTime(pid); err != nil || cur != st {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	return os.Remove(filepath.Join(dir, InitPIDFile))
 }

@@ -1,0 +1,405 @@
+// Package harness starts a whole local cluster for the integration tests and
+// the demo: a real control plane (package controlplane) and real nodes
+// (package node), with the tools and pause images imported into every node.
+//
+// Everything a cluster changes on the machine is recorded in its
+// testenv.State: the nodes' PID 1s (killing one takes its whole node
+// namespace with it), the control plane's processes, one cgroup tree per
+// cluster (/oc-kubens-<id> in every hierarchy), the /etc/hosts lines that make
+// node names resolve to 127.0.0.1, the sysctls the kubelet rewrites, and the
+// run folder under testenv.StateRoot(). Down undoes it all; Leftovers checks
+// that nothing is left. A run that crashed is undone by the next Up, and a
+// live run (its owner holds a lock) is never touched.
+package harness
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/oc-kubens/oc-kubens/test/harness/controlplane"
+	"github.com/oc-kubens/oc-kubens/test/harness/images"
+	"github.com/oc-kubens/oc-kubens/test/harness/node"
+	"github.com/oc-kubens/oc-kubens/test/harness/testenv"
+)
+
+// KubeletSysctls are the global sysctls the kubelet rewrites at start; the
+// harness saves them before the first kubelet and restores them when the last
+// cluster on the machine goes down.
+var KubeletSysctls = []string{
+	"vm.overcommit_memory", "vm.panic_on_oom", "kernel.panic", "kernel.panic_on_oops",
+	"kernel.keys.root_maxkeys", "kernel.keys.root_maxbytes",
+}
+
+// NodeSpec describes one node of the cluster.
+type NodeSpec struct {
+	Name string    // without the cluster's prefix, e.g. "worker-0"
+	Role string    // node-role label: "master", "worker", "infra", ...
+	Mode node.Mode // starting mode; empty takes Options.Mode
+}
+
+// Options configure Up. The zero value gives 1 master and 2 workers, plain.
+type Options struct {
+	// Name names the cluster; node names get "<Name>-" in front so that two
+	// clusters running at once never share a node name (/etc/hosts). Empty:
+	// a random "kc" + 4 hex digits.
+	Name string
+	// NoNodePrefix names nodes exactly as their specs ("master-0"), for the
+	// demo. Only one such cluster can run at a time.
+	NoNodePrefix bool
+	// Masters and Workers give the default node set (master-N, worker-N)
+	// when Nodes is empty. Both zero means 1 and 2.
+	Masters, Workers int
+	// Nodes, when set, replaces Masters/Workers.
+	Nodes []NodeSpec
+	// Mode is every node's starting mode unless NodeModes or the spec says otherwise.
+	Mode node.Mode
+	// NodeModes sets the starting mode by node name (with or without prefix).
+	NodeModes map[string]node.Mode
+	// ExtraPools are created beside master and worker.
+	ExtraPools []controlplane.Pool
+	// NoMachineConfigCRDs starts plain Kubernetes (no MachineConfig CRDs, no pools).
+	NoMachineConfigCRDs bool
+	// Logf receives one line per start-up step; nil discards.
+	Logf func(format string, args ...any)
+}
+
+// Cluster is a running cluster.
+type Cluster struct {
+	Name         string
+	ControlPlane *controlplane.ControlPlane
+	Nodes        []*node.Node
+	Images       *images.Set
+	// Client is an admin clientset.
+	Client kubernetes.Interface
+	// StartDuration is how long Up took.
+	StartDuration time.Duration
+
+	state     *testenv.State
+	id        string // state ID: cgroup and hosts marker key
+	dir       string // run folder
+	cgroup    string // "/oc-kubens-<id>"
+	hostNames []string
+	sysctls   map[string]string // the machine's values before any kubelet
+	pids      []procID          // every process this cluster started, for Leftovers
+	pidsMu    sync.Mutex
+	downOnce  sync.Once
+	downErr   error
+}
+
+// Up starts the control plane and the nodes, and returns when every node is
+// Ready and labelled. On error nothing is left running.
+func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
+	begin := time.Now()
+	logf := o.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if err := testenv.CheckRoot(); err != nil {
+		return nil, err
+	}
+	specs, err := o.nodeSpecs()
+	if err != nil {
+		return nil, err
+	}
+	state, err := testenv.NewState("cluster")
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{
+		Name: o.Name, state: state, id: state.ID(), dir: state.Dir(),
+	}
+	c.cgroup = "/oc-kubens-" + c.id
+	defer func() {
+		if err != nil {
+			if derr := c.Down(context.Background()); derr != nil {
+				err = errors.Join(err, fmt.Errorf("cleaning up after the failed start: %w", derr))
+			}
+		}
+	}()
+	if c.Name == "" {
+		c.Name = randomName()
+	}
+	repo, err := testenv.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+
+	// Record the cgroup tree before anything creates it, so a crash at any
+	// point still gets it removed.
+	mounts, err := node.CgroupMounts()
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range mounts {
+		if err := state.AddCgroup(filepath.Join(m, c.cgroup)); err != nil {
+			return nil, err
+		}
+	}
+
+	// The control plane and the images do not depend on each other.
+	step := time.Now()
+	imgErr := make(chan error, 1)
+	go func() {
+		var err error
+		c.Images, err = images.Build(ctx, filepath.Join(c.dir, "images"), repo, "")
+		imgErr <- err
+	}()
+	c.ControlPlane, err = controlplane.Start(ctx, controlplane.Options{
+		Dir: filepath.Join(c.dir, "controlplane"), State: state,
+		ExtraPools: o.ExtraPools, NoMachineConfigCRDs: o.NoMachineConfigCRDs,
+		Logf: func(f string, a ...any) { logf("control plane: "+f, a...) },
+	})
+	if ierr := <-imgErr; ierr != nil {
+		err = errors.Join(err, ierr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, pid := range c.ControlPlane.PIDs() {
+		c.addPID(pid)
+	}
+	logf("control plane and images: %s", time.Since(step).Round(time.Millisecond))
+	if c.Client, err = kubernetes.NewForConfig(c.ControlPlane.RESTConfig()); err != nil {
+		return nil, err
+	}
+
+	// Before the first kubelet rewrites them.
+	if err := state.SaveSysctls(KubeletSysctls...); err != nil {
+		return nil, err
+	}
+	if c.sysctls, err = readSysctls(); err != nil {
+		return nil, err
+	}
+	if err := c.savedSysctls(); err != nil {
+		return nil, err
+	}
+
+	step = time.Now()
+	cfgs := make([]node.Config, len(specs))
+	for i, s := range specs {
+		name := s.Name
+		if !o.NoNodePrefix {
+			name = c.Name + "-" + s.Name
+		}
+		if err := state.AddHost(name, "127.0.0.1"); err != nil {
+			return nil, err
+		}
+		c.hostNames = append(c.hostNames, name)
+		cfgs[i], err = c.nodeConfig(name, s, o)
+		if err != nil {
+			return nil, err
+		}
+	}
+	nodes := make([]*node.Node, len(cfgs))
+	errs := make([]error, len(cfgs))
+	var wg sync.WaitGroup
+	for i := range cfgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nodes[i], errs[i] = node.Start(ctx, cfgs[i])
+		}()
+	}
+	wg.Wait()
+	for _, n := range nodes {
+		if n != nil {
+			c.Nodes = append(c.Nodes, n)
+			c.addPID(n.InitPID())
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	logf("%d nodes Ready: %s", len(c.Nodes), time.Since(step).Round(time.Millisecond))
+	c.StartDuration = time.Since(begin)
+	logf("cluster %s up in %s", c.Name, c.StartDuration.Round(time.Millisecond))
+	return c, nil
+}
+
+func (o Options) nodeSpecs() ([]NodeSpec, error) {
+	specs := o.Nodes
+	if len(specs) == 0 {
+		m, w := o.Masters, o.Workers
+		if m == 0 && w == 0 {
+			m, w = 1, 2
+		}
+		for i := 0; i < m; i++ {
+			specs = append(specs, NodeSpec{Name: fmt.Sprintf("master-%d", i), Role: "master"})
+		}
+		for i := 0; i < w; i++ {
+			specs = append(specs, NodeSpec{Name: fmt.Sprintf("worker-%d", i), Role: "worker"})
+		}
+	}
+	seen := map[string]bool{}
+	for _, s := range specs {
+		if s.Name == "" || seen[s.Name] {
+			return nil, fmt.Errorf("node names must be set and unique, got %q twice or empty", s.Name)
+		}
+		seen[s.Name] = true
+	}
+	return specs, nil
+}
+
+func (c *Cluster) nodeConfig(name string, s NodeSpec, o Options) (node.Config, error) {
+	mode := o.Mode
+	if s.Mode != "" {
+		mode = s.Mode
+	}
+	if m, ok := o.NodeModes[s.Name]; ok {
+		mode = m
+	}
+	if m, ok := o.NodeModes[name]; ok {
+		mode = m
+	}
+	cp := c.ControlPlane
+	cert, key, err := cp.IssueClientCert("system:node:"+name, []string{"system:nodes"})
+	if err != nil {
+		return node.Config{}, err
+	}
+	scert, skey, err := cp.IssueServingCert(name, []string{name, "localhost", "127.0.0.1"})
+	if err != nil {
+		return node.Config{}, err
+	}
+	return node.Config{
+		Name: name, Role: s.Role, Mode: mode,
+		Dir:          filepath.Join(c.dir, "nodes", name),
+		CgroupRoot:   c.cgroup + "/" + name,
+		KubeletBin:   filepath.Join(testenv.K8sBinDir(), "kubelet"),
+		InitBin:      c.Images.PauseBin,
+		Images:       c.Images.Tarballs(),
+		APIServerURL: cp.APIServerURL, CAPEM: cp.CAPEM(),
+		ClientCertPEM: cert, ClientKeyPEM: key, ServingCertPEM: scert, ServingKeyPEM: skey,
+		Client: c.Client, State: c.state,
+	}, nil
+}
+
+// Node returns the node named name (with or without the cluster prefix), or nil.
+func (c *Cluster) Node(name string) *node.Node {
+	for _, n := range c.Nodes {
+		if n.Name == name || n.Name == c.Name+"-"+name {
+			return n
+		}
+	}
+	return nil
+}
+
+// RESTConfig is an admin client configuration.
+func (c *Cluster) RESTConfig() *rest.Config { return c.ControlPlane.RESTConfig() }
+
+// KubeconfigPath is the admin kubeconfig.
+func (c *Cluster) KubeconfigPath() string { return c.ControlPlane.KubeconfigPath }
+
+// Kubectl is the path of the kubectl binary matching the cluster.
+func Kubectl() string { return filepath.Join(testenv.K8sBinDir(), "kubectl") }
+
+// Dir is the cluster's run folder (logs: controlplane/*.log, nodes/*/*.log).
+func (c *Cluster) Dir() string { return c.dir }
+
+// Reboot reboots a node into encapsulation (encapsulated) or out of it, and
+// waits until it is Ready again. It makes *Cluster a mcosim.Rebooter.
+func (c *Cluster) Reboot(ctx context.Context, nodeName string, encapsulated bool) error {
+	n := c.Node(nodeName)
+	if n == nil {
+		return fmt.Errorf("no node %q in cluster %s", nodeName, c.Name)
+	}
+	mode := node.Plain
+	if encapsulated {
+		mode = node.Encapsulated
+	}
+	return c.RebootMode(ctx, n.Name, mode)
+}
+
+// RebootMode reboots a node into any mode, including the broken Split.
+func (c *Cluster) RebootMode(ctx context.Context, nodeName string, mode node.Mode) error {
+	n := c.Node(nodeName)
+	if n == nil {
+		return fmt.Errorf("no node %q in cluster %s", nodeName, c.Name)
+	}
+	err := n.Reboot(ctx, mode)
+	if pid := n.InitPID(); pid > 0 {
+		c.addPID(pid)
+	}
+	return err
+}
+
+// Down stops the nodes and the control plane and undoes everything the
+// cluster changed on the machine. It is safe to call more than once.
+func (c *Cluster) Down(ctx context.Context) error {
+	c.downOnce.Do(func() {
+		var errs []error
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, n := range c.Nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := n.Stop(ctx); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if c.ControlPlane != nil {
+			errs = append(errs, c.ControlPlane.Stop(ctx))
+		}
+		// The safety net: kills whatever is still recorded, removes the
+		// cgroups, hosts lines and the run folder, restores the sysctls
+		// when no other cluster runs.
+		errs = append(errs, c.state.Close())
+		c.downErr = errors.Join(errs...)
+	})
+	return c.downErr
+}
+
+type procID struct {
+	pid   int
+	start uint64
+}
+
+func (c *Cluster) addPID(pid int) {
+	if pid <= 0 {
+		return
+	}
+	st, err := node.StartTime(pid)
+	if err != nil {
+		return
+	}
+	c.pidsMu.Lock()
+	c.pids = append(c.pids, procID{pid, st})
+	c.pidsMu.Unlock()
+}
+
+func randomName() string {
+	b := make([]byte, 2)
+	_, _ = rand.Read(b)
+	return "kc" + hex.EncodeToString(b)
+}
+
+func readSysctls() (map[string]string, error) {
+	m := map[string]string{}
+	for _, n := range KubeletSysctls {
+		b, err := os.ReadFile(sysctlPath(n))
+		if err != nil {
+			return nil, err
+		}
+		m[n] = strings.TrimSpace(string(b))
+	}
+	return m, nil
+}
+
+func sysctlPath(name string) string {
+	return filepath.Join("/proc/sys", strings.ReplaceAll(name, ".", "/"))
+}

@@ -1,0 +1,95 @@
+package harness
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/oc-kubens/oc-kubens/test/harness/node"
+	"github.com/oc-kubens/oc-kubens/test/harness/testenv"
+)
+
+func TestReportMode(t *testing.T) {
+	for _, tt := range []struct {
+		r    NamespaceReport
+		want node.Mode
+	}{
+		{NamespaceReport{"mnt:[1]", "mnt:[1]", "mnt:[1]"}, node.Plain},
+		{NamespaceReport{"mnt:[1]", "mnt:[2]", "mnt:[2]"}, node.Encapsulated},
+		{NamespaceReport{"mnt:[1]", "mnt:[2]", "mnt:[1]"}, node.Split},
+		{NamespaceReport{"mnt:[1]", "mnt:[1]", "mnt:[2]"}, node.Split},
+	} {
+		if got := tt.r.Mode(); got != tt.want {
+			t.Errorf("%+v: %s, want %s", tt.r, got, tt.want)
+		}
+	}
+	if _, err := parseReport("pid1=mnt:[1] kubelet= containerd=mnt:[1]"); err == nil {
+		t.Error("a report without the kubelet's namespace parsed")
+	}
+}
+
+// TestNodesModes starts a cluster with one node in each mode, checks what a
+// privileged hostPID pod reports on each, reboots nodes into the other mode
+// and checks the report flips, then tears down and checks nothing is left.
+func TestNodesModes(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireBinaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	c, err := Up(ctx, Options{
+		NodeModes: map[string]node.Mode{"master-0": node.Plain, "worker-0": node.Encapsulated, "worker-1": node.Split},
+		Logf:      t.Logf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	downed := false
+	defer func() {
+		if !downed {
+			c.Down(context.Background())
+		}
+	}()
+	t.Logf("cluster with %d nodes up in %s", len(c.Nodes), c.StartDuration.Round(time.Millisecond))
+	for _, n := range c.Nodes {
+		t.Logf("node %s: RSS %d MiB (init, containerd, kubelet and their pods)", n.Name, rssMiB(n))
+	}
+
+	check := func(name string, want node.Mode) {
+		t.Helper()
+		start := time.Now()
+		r, err := ProbeNamespaces(ctx, c.Client, c.Node(name).Name)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			return
+		}
+		if got := r.Mode(); got != want {
+			t.Errorf("%s: probe says %s (%+v), want %s", name, got, r, want)
+		}
+		t.Logf("%s: %s %+v (%s)", name, r.Mode(), r, time.Since(start).Round(time.Millisecond))
+	}
+	check("master-0", node.Plain)
+	check("worker-0", node.Encapsulated)
+	check("worker-1", node.Split)
+
+	start := time.Now()
+	if err := c.Reboot(ctx, "master-0", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Reboot(ctx, "worker-0", false); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("two reboots: %s", time.Since(start).Round(time.Millisecond))
+	check("master-0", node.Encapsulated)
+	check("worker-0", node.Plain)
+
+	start = time.Now()
+	if err := c.Down(ctx); err != nil {
+		t.Errorf("Down: %v", err)
+	}
+	downed = true
+	t.Logf("down in %s", time.Since(start).Round(time.Millisecond))
+	for _, l := range c.Leftovers() {
+		t.Errorf("left behind: %s", l)
+	}
+}
