@@ -288,10 +288,10 @@ func notReady(n *corev1.Node) {
 func TestCalculateStatus(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	type want struct {
-		machine, updated, ready, unavailable, degraded int32
+		machine, updated, ready, unavailable, degraded        int32
 		updatedCond, updatingCond, nodeDegraded, degradedCond corev1.ConditionStatus
-		statusConfig                                           string
-		updatingMsg, degradedMsg                               string
+		statusConfig                                          string
+		updatingMsg, degradedMsg                              string
 	}
 	for _, tt := range []struct {
 		name   string

@@ -1,0 +1,395 @@
+package mcosim
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sync"
+	"time"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	mcfgclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
+	mcfginformers "github.com/openshift/client-go/machineconfiguration/informers/externalversions"
+	mcfglisters "github.com/openshift/client-go/machineconfiguration/listers/machineconfiguration/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+)
+
+// Rebooter reboots a real node into (encapsulated=true) or out of mount
+// namespace encapsulation. It returns once the node's kubelet is starting
+// again; the simulator then waits for the node to report Ready.
+type Rebooter interface {
+	Reboot(ctx context.Context, nodeName string, encapsulated bool) error
+}
+
+// Options tune the simulator. Zero values take the defaults.
+type Options struct {
+	// RenderDelay is how long the render controller waits after a change
+	// before rendering (the MCO waits 5s to batch MachineConfig changes).
+	RenderDelay time.Duration
+	// StepDelay paces the daemon between Working, cordon and Rebooting
+	// (stands in for the MCD's file writes and the drain). Default 500ms.
+	StepDelay time.Duration
+	// RebootDuration is how long a reboot of a node takes when there is no
+	// Rebooter (object-only nodes). Default 1s.
+	RebootDuration time.Duration
+	// ReadyTimeout bounds the wait for a real node to report Ready after a
+	// reboot; past it the node goes Degraded. Default 3m.
+	ReadyTimeout time.Duration
+	// ResyncPeriod re-examines every pool and node now and then, a safety
+	// net under the watches. Default 30s.
+	ResyncPeriod time.Duration
+	// Roles are the built-in pool roles whose pools and base MachineConfigs
+	// (00-<role>) are created when absent. Default master, worker.
+	Roles []string
+	// Logf receives one line per notable step; nil discards.
+	Logf func(format string, args ...any)
+}
+
+func (o *Options) defaults() {
+	if o.RenderDelay <= 0 {
+		o.RenderDelay = 5 * time.Second
+	}
+	if o.StepDelay <= 0 {
+		o.StepDelay = 500 * time.Millisecond
+	}
+	if o.RebootDuration <= 0 {
+		o.RebootDuration = time.Second
+	}
+	if o.ReadyTimeout <= 0 {
+		o.ReadyTimeout = 3 * time.Minute
+	}
+	if o.ResyncPeriod <= 0 {
+		o.ResyncPeriod = 30 * time.Second
+	}
+	if len(o.Roles) == 0 {
+		o.Roles = []string{masterRole, workerRole}
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+}
+
+// MCO is a running simulated Machine Config Operator.
+type MCO struct {
+	opts   Options
+	kube   kubernetes.Interface
+	mcfg   mcfgclient.Interface
+	reboot Rebooter
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	nodes corelisters.NodeLister
+	pools mcfglisters.MachineConfigPoolLister
+	mcs   mcfglisters.MachineConfigLister
+
+	renderQueue workqueue.TypedRateLimitingInterface[string] // pool names
+	poolQueue   workqueue.TypedRateLimitingInterface[string] // pool names (node controller)
+	daemonQueue workqueue.TypedRateLimitingInterface[string] // node names (the MCDs)
+
+	mu              sync.Mutex
+	renderFail      map[string]string // pool -> message
+	degraded        map[string]string // node -> reason, held until RepairNode
+	degradeOnUpdate map[string]string // node -> reason, armed for its next update
+	inflight        map[string]bool   // nodes with an update under way
+	stopped         bool
+}
+
+// Start bootstraps the cluster the way an installed OpenShift looks (built-in
+// pools, base MachineConfigs, a rendered config per pool, every node at it and
+// Done, pool status Updated), then runs the controllers until Stop or until
+// ctx ends. r may be nil for object-only clusters.
+func Start(ctx context.Context, cfg *rest.Config, r Rebooter, o Options) (*MCO, error) {
+	o.defaults()
+	cfg = rest.CopyConfig(cfg)
+	// The default 5 QPS would make a 500-node bootstrap take minutes.
+	cfg.QPS, cfg.Burst = 100, 200
+	cfg.UserAgent = "mcosim"
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mcfg, err := mcfgclient.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if isNil(r) {
+		r = nil
+	}
+	m := &MCO{
+		opts: o, kube: kube, mcfg: mcfg, reboot: r,
+		renderQueue:     newQueue("render"),
+		poolQueue:       newQueue("node"),
+		daemonQueue:     newQueue("daemon"),
+		renderFail:      map[string]string{},
+		degraded:        map[string]string{},
+		degradeOnUpdate: map[string]string{},
+		inflight:        map[string]bool{},
+	}
+	m.ctx, m.cancel = context.WithCancel(ctx)
+
+	if err := m.bootstrap(m.ctx); err != nil {
+		m.cancel()
+		return nil, fmt.Errorf("mcosim bootstrap: %w", err)
+	}
+
+	kf := informers.NewSharedInformerFactory(kube, 0)
+	mf := mcfginformers.NewSharedInformerFactory(mcfg, 0)
+	nodeInf := kf.Core().V1().Nodes()
+	poolInf := mf.Machineconfiguration().V1().MachineConfigPools()
+	mcInf := mf.Machineconfiguration().V1().MachineConfigs()
+	m.nodes, m.pools, m.mcs = nodeInf.Lister(), poolInf.Lister(), mcInf.Lister()
+	if err := m.addHandlers(nodeInf.Informer(), poolInf.Informer(), mcInf.Informer()); err != nil {
+		m.cancel()
+		return nil, err
+	}
+	kf.Start(m.ctx.Done())
+	mf.Start(m.ctx.Done())
+	for _, ok := range kf.WaitForCacheSync(m.ctx.Done()) {
+		if !ok {
+			m.Stop()
+			return nil, fmt.Errorf("mcosim: node cache did not sync: %w", context.Cause(m.ctx))
+		}
+	}
+	for _, ok := range mf.WaitForCacheSync(m.ctx.Done()) {
+		if !ok {
+			m.Stop()
+			return nil, fmt.Errorf("mcosim: MachineConfig caches did not sync: %w", context.Cause(m.ctx))
+		}
+	}
+
+	m.run(m.renderQueue, m.syncRender)
+	m.run(m.poolQueue, m.syncPool)
+	for range 4 {
+		m.run(m.daemonQueue, m.syncDaemon)
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		t := time.NewTicker(o.ResyncPeriod)
+		defer t.Stop()
+		for {
+			select {
+			case <-m.ctx.Done():
+				return
+			case <-t.C:
+				m.resyncAll()
+			}
+		}
+	}()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		<-m.ctx.Done()
+		m.renderQueue.ShutDown()
+		m.poolQueue.ShutDown()
+		m.daemonQueue.ShutDown()
+	}()
+	m.resyncAll()
+	return m, nil
+}
+
+// Stop ends the controllers and waits for them, including updates under way
+// (their reboots see a cancelled context).
+func (m *MCO) Stop() {
+	m.mu.Lock()
+	m.stopped = true
+	m.mu.Unlock()
+	m.cancel()
+	m.wg.Wait()
+}
+
+// isNil also catches a typed nil pointer passed as a Rebooter.
+func isNil(r Rebooter) bool {
+	if r == nil {
+		return true
+	}
+	v := reflect.ValueOf(r)
+	return v.Kind() == reflect.Pointer && v.IsNil()
+}
+
+func newQueue(name string) workqueue.TypedRateLimitingInterface[string] {
+	rl := workqueue.NewTypedMaxOfRateLimiter(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[string](50*time.Millisecond, 10*time.Second),
+	)
+	return workqueue.NewTypedRateLimitingQueueWithConfig(rl, workqueue.TypedRateLimitingQueueConfig[string]{Name: "mcosim-" + name})
+}
+
+// run starts a worker: errors are retried with backoff, so API outages and
+// conflicts only delay things.
+func (m *MCO) run(q workqueue.TypedRateLimitingInterface[string], sync func(context.Context, string) error) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		for {
+			key, quit := q.Get()
+			if quit {
+				return
+			}
+			err := sync(m.ctx, key)
+			if err != nil && m.ctx.Err() == nil {
+				m.opts.Logf("mcosim: %s: %v (retrying)", key, err)
+				q.AddRateLimited(key)
+			} else {
+				q.Forget(key)
+			}
+			q.Done(key)
+		}
+	}()
+}
+
+func (m *MCO) addHandlers(nodeInf, poolInf, mcInf cache.SharedIndexInformer) error {
+	if _, err := nodeInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { m.nodeChanged(obj) },
+		UpdateFunc: func(_, obj any) { m.nodeChanged(obj) },
+		DeleteFunc: func(obj any) { m.enqueueAllPools() },
+	}); err != nil {
+		return err
+	}
+	if _, err := poolInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			p := obj.(*mcfgv1.MachineConfigPool)
+			m.renderQueue.AddAfter(p.Name, m.opts.RenderDelay)
+			m.poolQueue.Add(p.Name)
+			m.enqueueAllNodes()
+		},
+		UpdateFunc: func(oldObj, obj any) {
+			old, p := oldObj.(*mcfgv1.MachineConfigPool), obj.(*mcfgv1.MachineConfigPool)
+			m.poolQueue.Add(p.Name)
+			// Only spec changes ask for a render: status writes are our own,
+			// and re-arming the delay on them would make it hard to observe.
+			if old.Generation != p.Generation {
+				m.renderQueue.AddAfter(p.Name, m.opts.RenderDelay)
+				m.enqueueAllNodes()
+			}
+		},
+	}); err != nil {
+		return err
+	}
+	_, err := mcInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { m.mcChanged(obj) },
+		UpdateFunc: func(_, obj any) { m.mcChanged(obj) },
+		DeleteFunc: func(obj any) { m.mcChanged(obj) },
+	})
+	return err
+}
+
+func (m *MCO) nodeChanged(obj any) {
+	if n, ok := obj.(*corev1.Node); ok {
+		m.daemonQueue.Add(n.Name)
+	}
+	m.enqueueAllPools()
+}
+
+func (m *MCO) mcChanged(obj any) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	mc, ok := obj.(*mcfgv1.MachineConfig)
+	if !ok {
+		m.enqueueAllPools()
+		return
+	}
+	pools, err := m.pools.List(labels.Everything())
+	if err != nil {
+		return
+	}
+	for _, p := range pools {
+		if ok, _ := selectorMatches(p.Spec.MachineConfigSelector, mc.Labels); ok {
+			m.renderQueue.AddAfter(p.Name, m.opts.RenderDelay)
+		}
+	}
+}
+
+func (m *MCO) enqueueAllPools() {
+	pools, err := m.pools.List(labels.Everything())
+	if err != nil {
+		return
+	}
+	for _, p := range pools {
+		m.poolQueue.Add(p.Name)
+	}
+}
+
+func (m *MCO) enqueueAllNodes() {
+	nodes, err := m.nodes.List(labels.Everything())
+	if err != nil {
+		return
+	}
+	for _, n := range nodes {
+		m.daemonQueue.Add(n.Name)
+	}
+}
+
+func (m *MCO) resyncAll() {
+	pools, err := m.pools.List(labels.Everything())
+	if err == nil {
+		for _, p := range pools {
+			m.renderQueue.Add(p.Name)
+		}
+	}
+	m.enqueueAllPools()
+	m.enqueueAllNodes()
+}
+
+// FailRender makes every render of pool fail with message (RenderDegraded,
+// no new rendered config) until it is called again with an empty message.
+// It takes effect at the pool's next render, RenderDelay from now.
+func (m *MCO) FailRender(pool, message string) {
+	m.mu.Lock()
+	if message == "" {
+		delete(m.renderFail, pool)
+	} else {
+		m.renderFail[pool] = message
+	}
+	m.mu.Unlock()
+	m.renderQueue.AddAfter(pool, m.opts.RenderDelay)
+}
+
+// DegradeNode puts node into state Degraded with reason right away and holds
+// it there (no update proceeds) until RepairNode.
+func (m *MCO) DegradeNode(node, reason string) {
+	if reason == "" {
+		reason = "simulated failure"
+	}
+	m.mu.Lock()
+	m.degraded[node] = reason
+	m.mu.Unlock()
+	m.daemonQueue.Add(node)
+}
+
+// DegradeNodeOnUpdate arms node to fail its next update: when the node
+// controller hands it a new config, it goes Degraded with reason instead of
+// rebooting, and stays so until RepairNode.
+func (m *MCO) DegradeNodeOnUpdate(node, reason string) {
+	if reason == "" {
+		reason = "simulated failure"
+	}
+	m.mu.Lock()
+	m.degradeOnUpdate[node] = reason
+	m.mu.Unlock()
+	m.daemonQueue.Add(node)
+}
+
+// RepairNode clears DegradeNode and DegradeNodeOnUpdate: the node resumes
+// (or finishes) its update.
+func (m *MCO) RepairNode(node string) {
+	m.mu.Lock()
+	delete(m.degraded, node)
+	delete(m.degradeOnUpdate, node)
+	m.mu.Unlock()
+	m.daemonQueue.Add(node)
+}
+
+// SetPaused sets a pool's spec.paused, as `oc patch mcp` would.
+func (m *MCO) SetPaused(ctx context.Context, pool string, paused bool) error {
+	return patchPoolPaused(ctx, m.mcfg, pool, paused)
+}

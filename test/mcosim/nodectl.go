@@ -1,0 +1,145 @@
+package mcosim
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+func now() time.Time { return time.Now() }
+
+// updateCandidates is getAllCandidateMachines: the nodes of a pool not yet
+// targeting the pool's config, and how many of them may start now. Nodes
+// already unavailable, and nodes failing to reach this very config, use up
+// the maxUnavailable budget.
+func updateCandidates(pool *mcfgv1.MachineConfigPool, nodes []*corev1.Node, maxUnavail int) ([]*corev1.Node, int) {
+	target := pool.Spec.Configuration.Name
+	unavailable := 0
+	for _, n := range nodes {
+		if nodeUnavailable(n) {
+			unavailable++
+		}
+	}
+	if unavailable >= maxUnavail {
+		return nil, 0
+	}
+	capacity := maxUnavail - unavailable
+	failingThisConfig := 0
+	var candidates []*corev1.Node
+	for _, n := range nodes {
+		if n.Annotations[CurrentConfigAnnotation] == "" {
+			// Not booted into the MCO yet; the daemon's firstboot handles it.
+			continue
+		}
+		if n.Annotations[DesiredConfigAnnotation] == target {
+			if nodeFailing(n) {
+				failingThisConfig++
+			}
+			continue
+		}
+		candidates = append(candidates, n)
+	}
+	if failingThisConfig >= capacity {
+		return nil, 0
+	}
+	capacity -= failingThisConfig
+	if len(candidates) > capacity {
+		candidates = candidates[:capacity]
+	}
+	return candidates, capacity
+}
+
+// syncPool is the node controller's sync of one pool: hand the pool's config
+// to the next nodes (unless paused), then write the pool status.
+func (m *MCO) syncPool(ctx context.Context, name string) error {
+	pool, err := m.pools.Get(name)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	allPools, err := m.pools.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	allNodes, err := m.nodes.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	nodes := nodesByPool(allNodes, allPools)[pool.Name]
+
+	if !pool.Spec.Paused && pool.Spec.Configuration.Name != "" {
+		maxU, err := maxUnavailable(pool, len(nodes))
+		if err != nil {
+			m.opts.Logf("mcosim: %v", err)
+		} else {
+			candidates, _ := updateCandidates(pool, nodes, maxU)
+			for _, n := range candidates {
+				if err := m.patchNode(ctx, n.Name, map[string]string{DesiredConfigAnnotation: pool.Spec.Configuration.Name}, nil); err != nil {
+					return err
+				}
+				m.opts.Logf("mcosim: pool %s: node %s targeted to %s", pool.Name, n.Name, pool.Spec.Configuration.Name)
+				// Let the cache catch up before anything counts unavailable
+				// nodes again, or a stale read could exceed maxUnavailable.
+				m.waitCache(ctx, n.Name, func(n *corev1.Node) bool {
+					return n.Annotations[DesiredConfigAnnotation] == pool.Spec.Configuration.Name
+				})
+			}
+			if len(candidates) > 0 {
+				// The node events will bring us back with fresh caches.
+				return nil
+			}
+		}
+	}
+
+	status := calculateStatus(pool, nodes, now())
+	if equality.Semantic.DeepEqual(pool.Status, status) {
+		return nil
+	}
+	cp := pool.DeepCopy()
+	cp.Status = status
+	_, err = m.mcfg.MachineconfigurationV1().MachineConfigPools().UpdateStatus(ctx, cp, metav1.UpdateOptions{})
+	if err == nil && pool.Status.Configuration.Name != status.Configuration.Name {
+		m.opts.Logf("mcosim: pool %s has completed update to %s", pool.Name, status.Configuration.Name)
+	}
+	// A conflict means the cache was stale: the retry reads it afresh.
+	return err
+}
+
+// patchNode merges annotations and, when unschedulable is not nil, sets
+// spec.unschedulable (the cordon of a drain).
+func (m *MCO) patchNode(ctx context.Context, name string, annotations map[string]string, unschedulable *bool) error {
+	patch := map[string]any{}
+	if len(annotations) > 0 {
+		patch["metadata"] = map[string]any{"annotations": annotations}
+	}
+	if unschedulable != nil {
+		patch["spec"] = map[string]any{"unschedulable": *unschedulable}
+	}
+	data, err := json.Marshal(patch)
+	if err != nil {
+		return err
+	}
+	_, err = m.kube.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, data, metav1.PatchOptions{FieldManager: "machine-config-daemon"})
+	return err
+}
+
+// waitCache waits (briefly) until the node cache satisfies ok.
+func (m *MCO) waitCache(ctx context.Context, name string, ok func(*corev1.Node) bool) {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if n, err := m.nodes.Get(name); err == nil && ok(n) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
