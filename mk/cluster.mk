@@ -16,7 +16,8 @@ NODE_DEB_PACKAGES := containerd runc busybox-static containernetworking-plugins
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo -E)
 
 KUBENS_CLUSTER := $(CACHE_DIR)/harness/kubens-cluster
-KUBECTL := $(K8S_BIN_DIR)/kubectl
+# Recursive (=): K8S_BIN_DIR comes from clusterbin.mk, included after this file.
+KUBECTL = $(K8S_BIN_DIR)/kubectl
 CLUSTER_DIR ?= /tmp/oc-kubens-cluster
 
 .PHONY: node-deps
@@ -36,7 +37,7 @@ node-deps:
 .PHONY: kubens-cluster
 kubens-cluster:
 	@mkdir -p $(dir $(KUBENS_CLUSTER))
-	$(GO) build -o $(KUBENS_CLUSTER) ./test/harness/cmd/kubens-cluster
+	@$(GO) build -o $(KUBENS_CLUSTER) ./test/harness/cmd/kubens-cluster
 
 .PHONY: cluster-up
 ## cluster-up: start the local cluster in the background (1 master, 2 workers) and print the KUBECONFIG line
@@ -72,7 +73,7 @@ demo: build cluster-bins
 	echo "\$$ oc-kubens render | kubectl apply -f -"; \
 	$(PLUGIN_BIN) render | $(KUBECTL) apply -f -; \
 	k get machineconfigpools; \
-	k get nodes -L node-role.kubernetes.io/master -L node-role.kubernetes.io/worker; \
+	k get nodes; \
 	k get machineconfigs -l oc-kubens.io/managed-by=oc-kubens
 	@echo "== the cluster keeps running: make cluster-down stops it"
 
