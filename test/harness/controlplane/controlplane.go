@@ -89,6 +89,8 @@ type ControlPlane struct {
 	ownState  bool
 	logf      func(format string, args ...any)
 
+	apiserver *process
+
 	mu    sync.Mutex
 	procs []*process // in start order; stopped in reverse
 }
@@ -152,7 +154,26 @@ func Start(ctx context.Context, o Options) (_ *ControlPlane, err error) {
 	cp.logf("etcd healthy: %s", time.Since(step).Round(time.Millisecond))
 
 	step = time.Now()
-	if err := retryOnPortClash(func() error { return cp.startAPIServer(ctx, filepath.Join(o.K8sBinDir, "kube-apiserver")) }); err != nil {
+	if err := retryOnPortClash(func() error { return cp.spawnAPIServer(filepath.Join(o.K8sBinDir, "kube-apiserver")) }); err != nil {
+		return nil, err
+	}
+	// The CRDs go in as soon as the apiserver takes them, while it finishes
+	// starting; a failure there shows up below as a readiness or CRD error.
+	type crdResult struct {
+		names []string
+		err   error
+	}
+	crdsCreated := make(chan crdResult, 1)
+	crdCtx, cancelCRDs := context.WithCancel(ctx)
+	defer cancelCRDs()
+	if !o.NoMachineConfigCRDs {
+		go func() {
+			names, err := cp.createCRDs(crdCtx, crds)
+			cp.logf("CRDs created: %s", time.Since(step).Round(time.Millisecond))
+			crdsCreated <- crdResult{names, err}
+		}()
+	}
+	if err := cp.waitAPIServer(ctx); err != nil {
 		return nil, err
 	}
 	cp.logf("kube-apiserver ready: %s", time.Since(step).Round(time.Millisecond))
@@ -168,9 +189,17 @@ func Start(ctx context.Context, o Options) (_ *ControlPlane, err error) {
 	// at once.
 	step = time.Now()
 	kcmReady := make(chan error, 1)
-	go func() { kcmReady <- cp.waitControllerManager(ctx) }()
+	go func() {
+		err := cp.waitControllerManager(ctx)
+		cp.logf("kube-controller-manager serving (default ServiceAccount exists): %s", time.Since(step).Round(time.Millisecond))
+		kcmReady <- err
+	}()
 	if !o.NoMachineConfigCRDs {
-		if err := cp.installCRDs(ctx, crds); err != nil {
+		res := <-crdsCreated
+		if res.err != nil {
+			return nil, res.err
+		}
+		if err := cp.waitCRDsEstablished(ctx, res.names); err != nil {
 			return nil, err
 		}
 		cp.logf("CRDs established: %s", time.Since(step).Round(time.Millisecond))
@@ -182,7 +211,6 @@ func Start(ctx context.Context, o Options) (_ *ControlPlane, err error) {
 	if err := <-kcmReady; err != nil {
 		return nil, err
 	}
-	cp.logf("kube-controller-manager serving (default ServiceAccount exists): %s", time.Since(step).Round(time.Millisecond))
 	cp.StartDuration = time.Since(begin)
 	return cp, nil
 }
@@ -390,7 +418,8 @@ func (cp *ControlPlane) startEtcd(ctx context.Context, bin string) error {
 	return nil
 }
 
-func (cp *ControlPlane) startAPIServer(ctx context.Context, bin string) error {
+// spawnAPIServer starts kube-apiserver without waiting for it.
+func (cp *ControlPlane) spawnAPIServer(bin string) error {
 	ports, err := freePorts(1)
 	if err != nil {
 		return err
@@ -428,12 +457,28 @@ func (cp *ControlPlane) startAPIServer(ctx context.Context, bin string) error {
 		// /readyz and /version answer them, RBAC refuses the rest.
 		"--anonymous-auth=true",
 		"--profiling=false",
+		// Straight to etcd: the first read of each resource skips the cache
+		// warm-up (about 1s per CRD), and a test cluster has few objects.
+		"--watch-cache=false",
 	}
 	p, err := spawn(cp.State, "kube-apiserver", bin, args, cp.LogPath("kube-apiserver"))
 	if err != nil {
 		return err
 	}
 	cp.track(p)
+	cp.apiserver = p
+	// A port taken between picking and binding makes it exit at once.
+	select {
+	case <-p.done:
+		return cp.startFailed(p, errors.New("exited"))
+	case <-time.After(300 * time.Millisecond):
+	}
+	return nil
+}
+
+// waitAPIServer waits for /readyz.
+func (cp *ControlPlane) waitAPIServer(ctx context.Context) error {
+	p := cp.apiserver
 	tlsConfig, err := cp.adminTLS()
 	if err != nil {
 		return err

@@ -158,22 +158,47 @@ func OpenShiftAPIDir(ctx context.Context) (string, error) {
 	return dir, nil
 }
 
-// installCRDs creates the CRDs and waits until each is Established.
-func (cp *ControlPlane) installCRDs(ctx context.Context, manifests [][]byte) error {
+// createCRDs creates the CRDs as soon as the apiserver takes them, which
+// is well before /readyz (the rest of the apiserver's start-up then overlaps
+// the CRDs' establishment). It returns the CRD names.
+func (cp *ControlPlane) createCRDs(ctx context.Context, manifests [][]byte) ([]string, error) {
 	dyn, err := dynamic.NewForConfig(cp.RESTConfig())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var names []string
 	for _, m := range manifests {
 		obj := &unstructured.Unstructured{}
 		if err := yaml.Unmarshal(m, &obj.Object); err != nil {
-			return fmt.Errorf("decoding CRD manifest: %w", err)
+			return nil, fmt.Errorf("decoding CRD manifest: %w", err)
 		}
-		if _, err := dyn.Resource(crdGVR).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("creating CRD %s: %w", obj.GetName(), err)
+		var lastErr error
+		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+			_, lastErr = dyn.Resource(crdGVR).Create(ctx, obj, metav1.CreateOptions{})
+			switch {
+			case lastErr == nil, apierrors.IsAlreadyExists(lastErr):
+				// AlreadyExists: an earlier attempt went through after all.
+				return true, nil
+			case apierrors.IsInvalid(lastErr), apierrors.IsBadRequest(lastErr), apierrors.IsForbidden(lastErr):
+				return false, lastErr
+			default:
+				// Not serving yet (refused, 503, 404 while the API group registers).
+				return false, nil
+			}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("creating CRD %s: %w (last error: %v)", obj.GetName(), err, lastErr)
 		}
 		names = append(names, obj.GetName())
+	}
+	return names, nil
+}
+
+// waitCRDsEstablished waits until each CRD is Established.
+func (cp *ControlPlane) waitCRDsEstablished(ctx context.Context, names []string) error {
+	dyn, err := dynamic.NewForConfig(cp.RESTConfig())
+	if err != nil {
+		return err
 	}
 	for _, name := range names {
 		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
@@ -203,6 +228,8 @@ func crdEstablished(crd *unstructured.Unstructured) bool {
 
 // createPools creates master, worker and the extra pools. Right after a CRD
 // is Established its endpoint can still answer 404 for a moment: retry.
+// (The apiserver also holds the first create of a CRD established less than
+// 2s ago for 2s, on purpose; that wait overlaps the controller manager's.)
 func (cp *ControlPlane) createPools(ctx context.Context, extra []Pool) error {
 	mc, err := mcfgclient.NewForConfig(cp.RESTConfig())
 	if err != nil {

@@ -43,6 +43,9 @@ func spawn(state *testenv.State, name, bin string, args []string, logPath string
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	p := &process{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
 	started := make(chan error, 1)
+	// The child is only reaped after it is recorded: until then its
+	// /proc entry (a zombie at worst) is there to record.
+	recorded := make(chan struct{})
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
@@ -52,6 +55,7 @@ func spawn(state *testenv.State, name, bin string, args []string, logPath string
 			return
 		}
 		started <- nil
+		<-recorded
 		p.waitErr = cmd.Wait()
 		logf.Close()
 		close(p.done)
@@ -59,8 +63,12 @@ func spawn(state *testenv.State, name, bin string, args []string, logPath string
 	if err := <-started; err != nil {
 		return nil, fmt.Errorf("starting %s (%s): %w", name, bin, err)
 	}
-	if err := state.AddProcess(name, cmd.Process.Pid, true); err != nil {
+	err = state.AddProcess(name, cmd.Process.Pid, true)
+	if err != nil {
 		p.kill()
+	}
+	close(recorded)
+	if err != nil {
 		<-p.done
 		return nil, err
 	}
