@@ -545,7 +545,7 @@ func (cp *ControlPlane) startFailed(p *process, err error) error {
 		}
 		return p.failure()
 	}
-	return fmt.Errorf("%s: %w; last lines of %s:\n%s", p.name, err, p.logPath, logTail(p.logPath, 25))
+	return fmt.Errorf("%s: %w; its log ends:\n%s", p.name, err, logTail(p.logPath, 25))
 }
 
 // retryOnPortClash retries a daemon start whose port was taken in the

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,7 +59,21 @@ func sharedControlPlane(t *testing.T) *controlplane.ControlPlane {
 	return shared.cp
 }
 
+// crashEnv makes the test binary start a control plane and die by SIGKILL,
+// as a test binary killed by a timeout or by hand would.
+const crashEnv = "KUBENS_CONTROLPLANE_CRASH"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(crashEnv) != "" {
+		cp, err := controlplane.Start(context.Background(), controlplane.Options{NoMachineConfigCRDs: true})
+		if err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		json.NewEncoder(os.Stdout).Encode(map[string]any{"pids": cp.PIDs(), "dir": cp.State.Dir()})
+		os.Stdout.Sync()
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	}
 	code := m.Run()
 	if shared.cp != nil {
 		if err := shared.cp.Stop(context.Background()); err != nil {
@@ -376,6 +392,7 @@ func TestStartFailureCarriesLogTail(t *testing.T) {
 	if err == nil {
 		t.Fatal("Start with a failing kube-apiserver succeeded")
 	}
+	t.Logf("Start error, as a user sees it:\n%v", err)
 	if !strings.Contains(err.Error(), "kube-apiserver") || !strings.Contains(err.Error(), "refusing to start") {
 		t.Errorf("error does not name the failing daemon and quote its log: %v", err)
 	}
@@ -404,4 +421,39 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// A run that dies without Stop: the kernel takes its daemons with it
+// (Pdeathsig), and the next run removes its state folder.
+func TestCrashedRunIsCleanedByTheNext(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireBinaries(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), crashEnv+"=1")
+	out, err := cmd.Output()
+	var crashed struct {
+		PIDs map[string]int `json:"pids"`
+		Dir  string         `json:"dir"`
+	}
+	if jerr := json.Unmarshal(out, &crashed); jerr != nil || len(crashed.PIDs) != 3 {
+		t.Fatalf("crashing run: %v / %v: %s", err, jerr, out)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for name, pid := range crashed.PIDs {
+		for testenv.ProcessAlive(pid) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if testenv.ProcessAlive(pid) {
+			t.Errorf("%s (pid %d) outlived its crashed owner", name, pid)
+		}
+	}
+	if _, err := os.Stat(crashed.Dir); err != nil {
+		t.Fatalf("the crashed run's folder is already gone (%v); the test proves nothing", err)
+	}
+	if err := testenv.CleanStale(); err != nil {
+		t.Fatalf("CleanStale: %v", err)
+	}
+	if _, err := os.Stat(crashed.Dir); !os.IsNotExist(err) {
+		t.Errorf("stale folder %s survived CleanStale", crashed.Dir)
+	}
 }

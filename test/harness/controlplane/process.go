@@ -112,7 +112,7 @@ func (p *process) stop(grace time.Duration) error {
 // failure describes a process that exited while we waited for it, with the
 // end of its log, which nearly always names the cause.
 func (p *process) failure() error {
-	return fmt.Errorf("%s exited (%v); last lines of %s:\n%s", p.name, p.waitErr, p.logPath, logTail(p.logPath, 25))
+	return fmt.Errorf("%s exited (%v); its log ends:\n%s", p.name, p.waitErr, logTail(p.logPath, 25))
 }
 
 // portInUse reports whether the process died because a port was taken
