@@ -85,16 +85,21 @@ type Cluster struct {
 	// StartDuration is how long Up took.
 	StartDuration time.Duration
 
-	state     *testenv.State
-	id        string // state ID: cgroup and hosts marker key
-	dir       string // run folder
-	cgroup    string // "/oc-kubens-<id>"
-	hostNames []string
-	sysctls   map[string]string // the machine's values before any kubelet
-	pids      []procID          // every process this cluster started, for Leftovers
-	pidsMu    sync.Mutex
-	downOnce  sync.Once
-	downErr   error
+	state    *testenv.State
+	fp       footprint
+	pidsMu   sync.Mutex
+	downOnce sync.Once
+	downErr  error
+}
+
+// footprint is what a cluster puts on the machine, for Leftovers.
+type footprint struct {
+	ID        string            `json:"id"`     // state ID: hosts marker
+	Dir       string            `json:"dir"`    // run folder
+	Cgroup    string            `json:"cgroup"` // "/oc-kubens-<id>"
+	HostNames []string          `json:"hostNames"`
+	Sysctls   map[string]string `json:"sysctls"` // the machine's values before any kubelet
+	PIDs      []procID          `json:"pids"`    // every process this cluster started
 }
 
 // Up starts the control plane and the nodes, and returns when every node is
@@ -116,10 +121,8 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{
-		Name: o.Name, state: state, id: state.ID(), dir: state.Dir(),
-	}
-	c.cgroup = "/oc-kubens-" + c.id
+	c := &Cluster{Name: o.Name, state: state,
+		fp: footprint{ID: state.ID(), Dir: state.Dir(), Cgroup: "/oc-kubens-" + state.ID()}}
 	defer func() {
 		if err != nil {
 			if derr := c.Down(context.Background()); derr != nil {
@@ -142,7 +145,7 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 	for _, m := range mounts {
-		if err := state.AddCgroup(filepath.Join(m, c.cgroup)); err != nil {
+		if err := state.AddCgroup(filepath.Join(m, c.fp.Cgroup)); err != nil {
 			return nil, err
 		}
 	}
@@ -152,11 +155,11 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 	imgErr := make(chan error, 1)
 	go func() {
 		var err error
-		c.Images, err = images.Build(ctx, filepath.Join(c.dir, "images"), repo, "")
+		c.Images, err = images.Build(ctx, filepath.Join(c.fp.Dir, "images"), repo, "")
 		imgErr <- err
 	}()
 	c.ControlPlane, err = controlplane.Start(ctx, controlplane.Options{
-		Dir: filepath.Join(c.dir, "controlplane"), State: state,
+		Dir: filepath.Join(c.fp.Dir, "controlplane"), State: state,
 		ExtraPools: o.ExtraPools, NoMachineConfigCRDs: o.NoMachineConfigCRDs,
 		Logf: func(f string, a ...any) { logf("control plane: "+f, a...) },
 	})
@@ -178,7 +181,7 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 	if err := state.SaveSysctls(KubeletSysctls...); err != nil {
 		return nil, err
 	}
-	if c.sysctls, err = readSysctls(); err != nil {
+	if c.fp.Sysctls, err = readSysctls(); err != nil {
 		return nil, err
 	}
 	if err := c.savedSysctls(); err != nil {
@@ -195,7 +198,7 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 		if err := state.AddHost(name, "127.0.0.1"); err != nil {
 			return nil, err
 		}
-		c.hostNames = append(c.hostNames, name)
+		c.fp.HostNames = append(c.fp.HostNames, name)
 		cfgs[i], err = c.nodeConfig(name, s, o)
 		if err != nil {
 			return nil, err
@@ -273,8 +276,8 @@ func (c *Cluster) nodeConfig(name string, s NodeSpec, o Options) (node.Config, e
 	}
 	return node.Config{
 		Name: name, Role: s.Role, Mode: mode,
-		Dir:          filepath.Join(c.dir, "nodes", name),
-		CgroupRoot:   c.cgroup + "/" + name,
+		Dir:          filepath.Join(c.fp.Dir, "nodes", name),
+		CgroupRoot:   c.fp.Cgroup + "/" + name,
 		KubeletBin:   filepath.Join(testenv.K8sBinDir(), "kubelet"),
 		InitBin:      c.Images.PauseBin,
 		Images:       c.Images.Tarballs(),
@@ -304,7 +307,7 @@ func (c *Cluster) KubeconfigPath() string { return c.ControlPlane.KubeconfigPath
 func Kubectl() string { return filepath.Join(testenv.K8sBinDir(), "kubectl") }
 
 // Dir is the cluster's run folder (logs: controlplane/*.log, nodes/*/*.log).
-func (c *Cluster) Dir() string { return c.dir }
+func (c *Cluster) Dir() string { return c.fp.Dir }
 
 // Reboot reboots a node into encapsulation (encapsulated) or out of it, and
 // waits until it is Ready again. It makes *Cluster a mcosim.Rebooter.
@@ -365,8 +368,8 @@ func (c *Cluster) Down(ctx context.Context) error {
 }
 
 type procID struct {
-	pid   int
-	start uint64
+	PID   int    `json:"pid"`
+	Start uint64 `json:"start"`
 }
 
 func (c *Cluster) addPID(pid int) {
@@ -378,7 +381,7 @@ func (c *Cluster) addPID(pid int) {
 		return
 	}
 	c.pidsMu.Lock()
-	c.pids = append(c.pids, procID{pid, st})
+	c.fp.PIDs = append(c.fp.PIDs, procID{pid, st})
 	c.pidsMu.Unlock()
 }
 

@@ -34,8 +34,8 @@ func (c *Cluster) savedSysctls() error {
 		return err
 	}
 	for k, v := range orig {
-		if _, ok := c.sysctls[k]; ok {
-			c.sysctls[k] = v
+		if _, ok := c.fp.Sysctls[k]; ok {
+			c.fp.Sysctls[k] = v
 		}
 	}
 	return nil
@@ -47,13 +47,18 @@ func (c *Cluster) savedSysctls() error {
 // (when no other cluster runs) sysctls that differ from the originals. After
 // a clean Down it is empty; tests assert that.
 func (c *Cluster) Leftovers() []string {
-	var left []string
 	c.pidsMu.Lock()
-	pids := append([]procID(nil), c.pids...)
+	fp := c.fp
+	fp.PIDs = append([]procID(nil), c.fp.PIDs...)
 	c.pidsMu.Unlock()
-	for _, p := range pids {
-		if st, err := node.StartTime(p.pid); err == nil && st == p.start && testenv.ProcessAlive(p.pid) {
-			left = append(left, fmt.Sprintf("process %d (%s) still runs", p.pid, comm(p.pid)))
+	return fp.leftovers()
+}
+
+func (fp footprint) leftovers() []string {
+	var left []string
+	for _, p := range fp.PIDs {
+		if st, err := node.StartTime(p.PID); err == nil && st == p.Start && testenv.ProcessAlive(p.PID) {
+			left = append(left, fmt.Sprintf("process %d (%s) still runs", p.PID, comm(p.PID)))
 		}
 	}
 	entries, _ := os.ReadDir("/proc")
@@ -64,37 +69,37 @@ func (c *Cluster) Leftovers() []string {
 		}
 		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
-		if bytes.Contains(cmdline, []byte(c.dir)) || bytes.Contains(cg, []byte(c.cgroup+"/")) {
+		if bytes.Contains(cmdline, []byte(fp.Dir)) || bytes.Contains(cg, []byte(fp.Cgroup+"/")) {
 			left = append(left, fmt.Sprintf("process %d (%s) of the cluster still runs", pid, comm(pid)))
 		}
 	}
 	if mi, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
 		for _, l := range strings.Split(string(mi), "\n") {
-			if strings.Contains(l, c.dir) || strings.Contains(l, c.cgroup) {
+			if strings.Contains(l, fp.Dir) || strings.Contains(l, fp.Cgroup) {
 				left = append(left, "mount: "+l)
 			}
 		}
 	}
-	for _, cg := range node.CgroupsUnder(c.cgroup) {
+	for _, cg := range node.CgroupsUnder(fp.Cgroup) {
 		left = append(left, "cgroup "+cg)
 	}
 	if hosts, err := os.ReadFile("/etc/hosts"); err == nil {
 		for _, l := range strings.Split(string(hosts), "\n") {
 			f := strings.Fields(l)
-			if strings.Contains(l, c.id) || (len(f) > 1 && contains(c.hostNames, f[1])) {
+			if strings.Contains(l, fp.ID) || (len(f) > 1 && contains(fp.HostNames, f[1])) {
 				left = append(left, "/etc/hosts line: "+l)
 			}
 		}
 	}
-	if _, err := os.Stat(c.dir); err == nil {
-		left = append(left, "folder "+c.dir)
+	if _, err := os.Stat(fp.Dir); err == nil {
+		left = append(left, "folder "+fp.Dir)
 	}
-	if live, err := testenv.LiveRuns(); err == nil && len(live) == 0 && c.sysctls != nil {
+	if live, err := testenv.LiveRuns(); err == nil && len(live) == 0 && fp.Sysctls != nil {
 		now, err := readSysctls()
 		if err != nil {
 			left = append(left, err.Error())
 		}
-		for k, want := range c.sysctls {
+		for k, want := range fp.Sysctls {
 			if now[k] != want {
 				left = append(left, fmt.Sprintf("sysctl %s=%s, was %s", k, now[k], want))
 			}
