@@ -117,6 +117,10 @@ each affected pool, maxUnavailable at a time.`,
 	cmd.AddCommand(NewCmdDisable(configFlags, streams))
 	cmd.AddCommand(NewCmdWait(configFlags, streams))
 	cmd.AddCommand(NewCmdStatus(configFlags, streams))
+	cmd.AddCommand(NewCmdVerify(configFlags, streams))
+	cmd.AddCommand(NewCmdExec(configFlags, streams))
+	// Node, pool, role and -o completions (complete.go).
+	RegisterCompletions(cmd, configFlags)
 
 	localizeExamples(cmd, displayName)
 	return cmd

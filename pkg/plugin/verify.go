@@ -1,0 +1,373 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	imagev1client "github.com/openshift/client-go/image/clientset/versioned/typed/image/v1"
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/rest"
+
+	"github.com/oc-kubens/oc-kubens/pkg/mcp"
+	"github.com/oc-kubens/oc-kubens/pkg/verify"
+)
+
+// Exit codes of verify (see its help).
+const (
+	verifyExitNotExpected = 1
+	verifyExitCannotRun   = 2
+)
+
+// clientQPS and clientBurst replace client-go's default of 5 requests per
+// second, which would make creating 1000 pods take over three minutes. The
+// apiserver's priority and fairness still protects the cluster.
+const (
+	clientQPS   = 100
+	clientBurst = 200
+)
+
+// VerifyOptions holds the flags and state of `oc kubens verify`.
+type VerifyOptions struct {
+	configFlags *genericclioptions.ConfigFlags
+
+	Nodes           []string
+	AllNodes        bool
+	Selector        string
+	Pool            string
+	Image           string
+	ImagePullPolicy string
+	Parallelism     int
+	Timeout         time.Duration
+	Keep            bool
+	Expect          string
+	Output          string
+
+	clients  *clusterClients
+	expect   verify.State
+	nodeObjs []corev1.Node
+	expected *verify.ExpectedResolver
+
+	genericiooptions.IOStreams
+}
+
+// NewCmdVerify returns the verify command.
+func NewCmdVerify(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &VerifyOptions{configFlags: configFlags, IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "verify [NODE...] [--all-nodes | -l SELECTOR | --pool NAME]",
+		Short: "Prove on every node that kubelet and the runtime run in their own mount namespace",
+		Long: `Check on the nodes themselves whether mount namespace encapsulation is in
+effect: the manual round of "oc debug node/NAME", "chroot /host" and readlink
+/proc/{1,kubelet,crio}/ns/mnt, for every node at once.
+
+verify makes one temporary namespace, runs one short privileged pod per node
+(--parallelism at a time) that reads the mount namespaces of PID 1, kubelet
+and the runtime (CRI-O, else containerd), and deletes the namespace at the
+end, also on Ctrl-C. Each node ends in one state:
+
+  Encapsulated      kubelet and the runtime share a namespace that is not PID 1's
+  NotEncapsulated   all three share PID 1's namespace
+  Split             kubelet and the runtime are in different namespaces: broken,
+                    pods lose secret and configmap mounts; reboot the node
+  Unknown(REASON)   no verdict: NodeNotReady, Timeout, ImagePullBackOff,
+                    Forbidden, ProcessMissing, ...
+
+EXPECTED is what the node's current rendered MachineConfig asks for (- when
+the cluster has no MachineConfig API). CHECKS lists failed extra checks: the
+pinned namespace is kubelet's, KUBENSMNT is set, the unit is enabled and
+active, /run/netns is a mount point. -o wide adds namespaces and the mounts
+hidden from systemd; -o json|yaml prints a VerifyReport (oc-kubens.io/v1).
+
+Exit status: 0 when every node is in the --expect state, 1 when any is not
+(Unknown included), 2 when verify could not run at all.`,
+		Example: `  # Check every node after enabling encapsulation
+  oc kubens verify --all-nodes
+
+  # Check the worker pool after disabling it again
+  oc kubens verify --pool worker --expect not-encapsulated
+
+  # Two nodes, with namespaces and mount counts
+  oc kubens verify node-a node-b -o wide
+
+  # Outside OpenShift, name an image with a POSIX shell
+  kubectl kubens verify --all-nodes --image busybox:1.36`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(cmd, args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.AllNodes, "all-nodes", false, "Verify every node of the cluster.")
+	f.StringVarP(&o.Selector, "selector", "l", "", "Verify the nodes matching this label selector.")
+	f.StringVar(&o.Pool, "pool", "", "Verify the nodes of this MachineConfigPool.")
+	addDebugPodFlags(cmd, &o.Image, &o.ImagePullPolicy)
+	f.IntVar(&o.Parallelism, "parallelism", verify.DefaultParallelism, "How many nodes to probe at once.")
+	f.DurationVar(&o.Timeout, "timeout", verify.DefaultTimeout, "How long each node's probe may take, image pull included; a node that takes longer is Unknown(Timeout), or Unknown(NodeNotReady).")
+	f.BoolVar(&o.Keep, "keep", false, "Keep the temporary namespace and its pods for debugging (they stop by themselves after --timeout plus 30s).")
+	f.StringVar(&o.Expect, "expect", "encapsulated", "The state every node must be in for exit status 0: encapsulated or not-encapsulated.")
+	f.StringVarP(&o.Output, "output", "o", "", "Output format: wide, json or yaml; a table when empty.")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"wide", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("expect", cobra.FixedCompletions([]string{"encapsulated", "not-encapsulated"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// addDebugPodFlags adds the flags verify and exec share for their pods.
+func addDebugPodFlags(cmd *cobra.Command, image, policy *string) {
+	cmd.Flags().StringVar(image, "image", "", "Image of the debug pods; it needs a POSIX sh (busybox is enough). Default on OpenShift: the image oc debug uses (openshift/tools:latest, else "+verify.OpenShiftToolsImage+"). Required elsewhere.")
+	cmd.Flags().StringVar(policy, "image-pull-policy", "", "Pull policy of the debug pods: Always, IfNotPresent or Never. Default: the cluster's.")
+	_ = cmd.RegisterFlagCompletionFunc("image-pull-policy", cobra.FixedCompletions([]string{"Always", "IfNotPresent", "Never"}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// Complete reads the arguments. Nothing touches the cluster until Run.
+func (o *VerifyOptions) Complete(_ *cobra.Command, args []string) error {
+	o.Nodes = args
+	switch strings.ToLower(o.Expect) {
+	case "encapsulated":
+		o.expect = verify.Encapsulated
+	case "not-encapsulated", "notencapsulated":
+		o.expect = verify.NotEncapsulated
+	}
+	return nil
+}
+
+// Validate checks the flags.
+func (o *VerifyOptions) Validate() error {
+	chosen := 0
+	for _, set := range []bool{len(o.Nodes) > 0, o.AllNodes, o.Selector != "", o.Pool != ""} {
+		if set {
+			chosen++
+		}
+	}
+	if chosen != 1 {
+		return usageErr(errors.New("say which nodes to verify: name them, or use exactly one of --all-nodes, -l SELECTOR or --pool NAME"))
+	}
+	if o.Selector != "" {
+		if _, err := labels.Parse(o.Selector); err != nil {
+			return usageErr(fmt.Errorf("--selector: %w", err))
+		}
+	}
+	if o.expect == "" {
+		return usageErr(fmt.Errorf("--expect must be encapsulated or not-encapsulated, got %q", o.Expect))
+	}
+	switch o.Output {
+	case "", "wide", "json", "yaml":
+	default:
+		return usageErr(fmt.Errorf("unsupported output format %q: use -o wide, -o json or -o yaml", o.Output))
+	}
+	if o.Parallelism < 1 {
+		return usageErr(fmt.Errorf("--parallelism must be at least 1, got %d", o.Parallelism))
+	}
+	if o.Timeout < time.Second {
+		return usageErr(fmt.Errorf("--timeout must be at least 1s, got %s", o.Timeout))
+	}
+	return validatePullPolicy(o.ImagePullPolicy)
+}
+
+// usageErr marks flag mistakes; they exit 2 like every "could not run".
+func usageErr(err error) error {
+	return &ExitError{Code: verifyExitCannotRun, Err: err}
+}
+
+func validatePullPolicy(p string) error {
+	switch corev1.PullPolicy(p) {
+	case "", corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+		return nil
+	}
+	return usageErr(fmt.Errorf("--image-pull-policy must be Always, IfNotPresent or Never, got %q", p))
+}
+
+// debugClients builds the clients with a rate limit fit for one request
+// per node.
+func debugClients(f *genericclioptions.ConfigFlags) (*clusterClients, error) {
+	cfg, err := f.ToRESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = clientQPS, clientBurst
+	return clientsForConfig(cfg)
+}
+
+// Run probes the nodes and prints the report.
+func (o *VerifyOptions) Run(ctx context.Context) error {
+	cannot := func(err error) error { return &ExitError{Code: verifyExitCannotRun, Err: err} }
+	var err error
+	if o.clients, err = debugClients(o.configFlags); err != nil {
+		return cannot(err)
+	}
+	mcAPI := o.clients.requireMachineConfigAPI() == nil
+	if o.nodeObjs, err = o.selectNodes(ctx, mcAPI); err != nil {
+		return cannot(err)
+	}
+	if len(o.nodeObjs) == 0 {
+		return cannot(errors.New("no nodes matched: nothing to verify"))
+	}
+	image, err := resolveImage(ctx, o.clients, o.Image)
+	if err != nil {
+		return cannot(err)
+	}
+	if mcAPI {
+		mc := o.clients.mcfg.MachineconfigurationV1().MachineConfigs()
+		o.expected = &verify.ExpectedResolver{Get: func(ctx context.Context, name string) (*mcfgv1.MachineConfig, error) {
+			return mc.Get(ctx, name, metav1.GetOptions{})
+		}}
+	}
+
+	sweepStale(ctx, o.clients, o.ErrOut)
+	eng := &verify.Engine{
+		Client:      o.clients.kube,
+		Image:       image,
+		PullPolicy:  corev1.PullPolicy(o.ImagePullPolicy),
+		Parallelism: o.Parallelism,
+		Timeout:     o.Timeout,
+		Keep:        o.Keep,
+		Log:         o.ErrOut,
+	}
+	out, err := eng.Run(ctx, o.nodeObjs)
+	if out != nil && out.Namespace != "" && !o.Keep && out.CleanupErr == nil {
+		fmt.Fprintf(o.ErrOut, "Deleted namespace %s\n", out.Namespace)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return cannot(err)
+	}
+	if o.expected != nil {
+		for i := range out.Results {
+			out.Results[i].Expected = o.expected.For(ctx, &o.nodeObjs[i])
+		}
+	}
+	report := verify.NewReport(o.expect, out.Results)
+	switch o.Output {
+	case "json":
+		err = report.PrintJSON(o.Out)
+	case "yaml":
+		err = report.PrintYAML(o.Out)
+	default:
+		err = report.PrintTable(o.Out, o.Output == "wide")
+	}
+	if err != nil {
+		return cannot(err)
+	}
+	if !report.AllAsExpected() {
+		return &ExitError{Code: verifyExitNotExpected}
+	}
+	return nil
+}
+
+// selectNodes resolves the node arguments, sorted by name.
+func (o *VerifyOptions) selectNodes(ctx context.Context, mcAPI bool) ([]corev1.Node, error) {
+	nodes := o.clients.kube.CoreV1().Nodes()
+	var out []corev1.Node
+	switch {
+	case len(o.Nodes) > 0:
+		seen := map[string]bool{}
+		for _, name := range o.Nodes {
+			name = strings.TrimPrefix(strings.TrimPrefix(name, "node/"), "nodes/")
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+			n, err := nodes.Get(ctx, name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return nil, fmt.Errorf("node %q not found; list the nodes with: oc get nodes", name)
+			}
+			if err != nil {
+				return nil, explainAPIError(err, "get node "+name)
+			}
+			out = append(out, *n)
+		}
+	case o.Pool != "":
+		if !mcAPI {
+			return nil, fmt.Errorf("--pool needs the MachineConfig API, which this cluster does not have; use --all-nodes or -l SELECTOR")
+		}
+		pools, err := o.clients.mcfg.MachineconfigurationV1().MachineConfigPools().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, explainAPIError(err, "list MachineConfigPools")
+		}
+		found := false
+		var names []string
+		for _, p := range pools.Items {
+			names = append(names, p.Name)
+			found = found || p.Name == o.Pool
+		}
+		if !found {
+			return nil, fmt.Errorf("MachineConfigPool %q not found; pools: %s", o.Pool, strings.Join(names, ", "))
+		}
+		all, err := nodes.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, explainAPIError(err, "list nodes")
+		}
+		// A node belongs to the pool the MCO puts it in: custom pools take
+		// their nodes out of worker.
+		for i := range all.Items {
+			if p, err := mcp.PoolForNode(pools.Items, &all.Items[i]); err == nil && p == o.Pool {
+				out = append(out, all.Items[i])
+			}
+		}
+	default:
+		l, err := nodes.List(ctx, metav1.ListOptions{LabelSelector: o.Selector})
+		if err != nil {
+			return nil, explainAPIError(err, "list nodes")
+		}
+		out = l.Items
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// resolveImage picks the debug pod image the way oc debug does: the flag,
+// else the openshift/tools:latest image stream, else the support-tools
+// image; outside OpenShift the flag is required.
+func resolveImage(ctx context.Context, c *clusterClients, flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if _, err := c.disc.ServerResourcesForGroupVersion("image.openshift.io/v1"); err != nil {
+		if apierrors.IsNotFound(err) {
+			return "", errors.New("--image is required on clusters without OpenShift's image API: name an image with a POSIX sh that every node can pull, e.g. --image=busybox:1.36 (host tools are used through chroot /host)")
+		}
+		return "", explainAPIError(err, "discover the image API")
+	}
+	images, err := imagev1client.NewForConfig(c.config)
+	if err != nil {
+		return "", err
+	}
+	is, err := images.ImageStreams("openshift").Get(ctx, "tools", metav1.GetOptions{})
+	if err == nil {
+		for _, tag := range is.Status.Tags {
+			if tag.Tag == "latest" && len(tag.Items) > 0 && tag.Items[0].DockerImageReference != "" {
+				return tag.Items[0].DockerImageReference, nil
+			}
+		}
+	}
+	return verify.OpenShiftToolsImage, nil
+}
+
+// sweepStale removes the namespaces of crashed runs; failures only warn.
+func sweepStale(ctx context.Context, c *clusterClients, log interface{ Write([]byte) (int, error) }) {
+	deleted, err := verify.SweepStale(ctx, c.kube, time.Now())
+	for _, ns := range deleted {
+		fmt.Fprintf(log, "Deleted stale namespace %s left by an earlier run\n", ns)
+	}
+	if err != nil && !apierrors.IsForbidden(err) {
+		fmt.Fprintf(log, "warning: could not remove stale namespaces of earlier runs: %v\n", err)
+	}
+}

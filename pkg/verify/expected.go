@@ -1,0 +1,60 @@
+package verify
+
+import (
+	"context"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/oc-kubens/oc-kubens/pkg/manifests"
+)
+
+// CurrentConfigAnnotation names the rendered MachineConfig a node runs.
+const CurrentConfigAnnotation = "machineconfiguration.openshift.io/currentConfig"
+
+// ExpectedResolver finds the state each node should be in from the rendered
+// MachineConfig named in its currentConfig annotation: the ground truth of
+// what the node booted with, whatever MachineConfig names enabled the unit.
+// It fetches each rendered config once.
+type ExpectedResolver struct {
+	// Get fetches a MachineConfig by name.
+	Get   func(ctx context.Context, name string) (*mcfgv1.MachineConfig, error)
+	cache map[string]State
+}
+
+// For returns the expected state of node, or "" when it cannot be known
+// (no annotation, config not readable or not parseable).
+func (x *ExpectedResolver) For(ctx context.Context, node *corev1.Node) State {
+	name := node.Annotations[CurrentConfigAnnotation]
+	if name == "" || x.Get == nil {
+		return ""
+	}
+	if x.cache == nil {
+		x.cache = map[string]State{}
+	}
+	if s, ok := x.cache[name]; ok {
+		return s
+	}
+	var s State
+	if mc, err := x.Get(ctx, name); err == nil {
+		s = ExpectedFromConfig(mc.Spec.Config.Raw)
+	}
+	x.cache[name] = s
+	return s
+}
+
+// ExpectedFromConfig reads an Ignition config: Encapsulated when it enables
+// kubens.service or container-mount-namespace.service, NotEncapsulated when
+// it enables neither, "" when it cannot be read.
+func ExpectedFromConfig(raw []byte) State {
+	for _, unit := range []string{manifests.UnitName, manifests.ZTPUnitName} {
+		enabled, _, err := manifests.UnitEnabled(raw, unit)
+		if err != nil {
+			return ""
+		}
+		if enabled {
+			return Encapsulated
+		}
+	}
+	return NotEncapsulated
+}
