@@ -54,7 +54,7 @@ type simOptions struct {
 
 var defaultNodes = map[string][]string{"master-0": {"master"}, "worker-0": {"worker"}, "worker-1": {"worker"}}
 
-func startSim(t *testing.T, o simOptions) *sim {
+func startSim(t testing.TB, o simOptions) *sim {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.RequireBinaries(t)
@@ -76,14 +76,8 @@ func startSim(t *testing.T, o simOptions) *sim {
 	if nodes == nil {
 		nodes = defaultNodes
 	}
-	for name, roles := range nodes {
-		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}}}
-		for _, r := range roles {
-			n.Labels["node-role.kubernetes.io/"+r] = ""
-		}
-		if _, err := s.kube.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+	if err := createNodes(ctx, s.cfg, nodes); err != nil {
+		t.Fatal(err)
 	}
 	if o.NoMCO {
 		return s
@@ -101,6 +95,48 @@ func startSim(t *testing.T, o simOptions) *sim {
 	s.mco = mco
 	t.Cleanup(mco.Stop)
 	return s
+}
+
+// createNodes creates object-only Node objects (no kubelet), a few at a time.
+func createNodes(ctx context.Context, cfg *rest.Config, nodes map[string][]string) error {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = 500, 500
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	names := make(chan string)
+	errs := make(chan error, 8)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for name := range names {
+				n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}}}
+				for _, r := range nodes[name] {
+					n.Labels["node-role.kubernetes.io/"+r] = ""
+				}
+				if _, err := kube.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{}); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+				}
+			}
+		}()
+	}
+	for name := range nodes {
+		names <- name
+	}
+	close(names)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
 }
 
 // result is one run of the plugin.
