@@ -142,15 +142,49 @@ func (e *Engine) Run(ctx context.Context, nodes []corev1.Node) (*Outcome, error)
 
 // DeleteNamespace removes a temporary namespace, with its own short
 // deadline so that it still runs after the run's context was cancelled.
-// The namespace controller deletes the pods, and the kubelet stops them.
+//
+// Pods that finished go with the namespace at once. A pod that has not
+// finished needs its kubelet to confirm the deletion, and a node whose
+// kubelet is down never does: the namespace would hang in Terminating until
+// the node came back. So those pods are force-deleted first (one write per
+// unfinished pod; the kubelet, if alive, kills the container when it sees the
+// pod gone, and activeDeadlineSeconds bounds it otherwise).
 func DeleteNamespace(client kubernetes.Interface, name string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := client.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
+	pods, err := client.CoreV1().Pods(name).List(ctx, metav1.ListOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
 	}
-	return err
+	var errs []error
+	if pods != nil {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, creators)
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+				continue
+			}
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				err := client.CoreV1().Pods(name).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptrTo(int64(0))})
+				if err != nil && !apierrors.IsNotFound(err) {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	err = client.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // SweepStale deletes namespaces left by earlier runs (verify or exec) that

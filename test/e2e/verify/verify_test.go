@@ -1,0 +1,295 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	mcfgclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+
+	vfy "github.com/oc-kubens/oc-kubens/pkg/verify"
+	"github.com/oc-kubens/oc-kubens/test/harness"
+	"github.com/oc-kubens/oc-kubens/test/harness/node"
+)
+
+// renderedMC is a rendered MachineConfig as the MCO writes it, with
+// kubens.service enabled or not.
+func renderedMC(name string, kubens bool) *mcfgv1.MachineConfig {
+	cfg := `{"ignition":{"version":"3.4.0"},"systemd":{"units":[{"name":"kubelet.service","enabled":true}]}}`
+	if kubens {
+		cfg = `{"ignition":{"version":"3.4.0"},"systemd":{"units":[{"name":"kubelet.service","enabled":true},{"name":"kubens.service","enabled":true}]}}`
+	}
+	return &mcfgv1.MachineConfig{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       mcfgv1.MachineConfigSpec{Config: runtime.RawExtension{Raw: []byte(cfg)}},
+	}
+}
+
+func setCurrentConfig(t *testing.T, c *harness.Cluster, short, config string) {
+	t.Helper()
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, vfy.CurrentConfigAnnotation, config)
+	if _, err := c.Client.CoreV1().Nodes().Patch(context.Background(), c.Node(short).Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestVerifyAndExecOnRealNodes runs the whole story on one cluster of three
+// real nodes: an encapsulated master, a plain worker and a split worker.
+func TestVerifyAndExecOnRealNodes(t *testing.T) {
+	c := startCluster(t, harness.Options{
+		NodeModes: map[string]node.Mode{"master-0": node.Encapsulated, "worker-0": node.Plain, "worker-1": node.Split},
+	})
+	ctx := context.Background()
+	mcfg := mcfgclient.NewForConfigOrDie(c.RESTConfig())
+	for _, mc := range []*mcfgv1.MachineConfig{renderedMC("rendered-master-on", true), renderedMC("rendered-worker-off", false)} {
+		if _, err := mcfg.MachineconfigurationV1().MachineConfigs().Create(ctx, mc, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setCurrentConfig(t, c, "master-0", "rendered-master-on")
+	setCurrentConfig(t, c, "worker-0", "rendered-worker-off")
+	setCurrentConfig(t, c, "worker-1", "rendered-worker-off")
+
+	t.Run("mixed nodes", func(t *testing.T) {
+		rep, r := verifyJSON(t, c, "--all-nodes")
+		if r.code != 1 {
+			t.Errorf("exit %d, want 1 (not every node is encapsulated)", r.code)
+		}
+		wantStates(t, c, rep, map[string]vfy.State{"master-0": vfy.Encapsulated, "worker-0": vfy.NotEncapsulated, "worker-1": vfy.Split})
+		got := byNode(rep)
+		m := got[c.Node("master-0").Name]
+		if m.Mechanism != vfy.MechanismKubens || m.Expected != vfy.Encapsulated || m.Runtime != "containerd" {
+			t.Errorf("master-0: mechanism %q expected %q runtime %q", m.Mechanism, m.Expected, m.Runtime)
+		}
+		if f := m.FailedChecks(); len(f) != 1 || f[0] != vfy.CheckNetnsName {
+			// The harness's kubens recipe does not make /run/netns a mount
+			// point (the pre-OCPBUGS-83562 unit): exactly that check fails.
+			t.Errorf("master-0 failed checks %v, want only %s: %+v", f, vfy.CheckNetnsName, m.Checks)
+		}
+		if w := got[c.Node("worker-0").Name]; w.Expected != vfy.NotEncapsulated || w.Mechanism != "" {
+			t.Errorf("worker-0: expected %q mechanism %q", w.Expected, w.Mechanism)
+		}
+		s := rep.Summary
+		if s.Total != 3 || s.Encapsulated != 1 || s.NotEncapsulated != 1 || s.Split != 1 || s.NotAsExpected != 2 {
+			t.Errorf("summary %+v", s)
+		}
+		noLeftovers(t, c.Client, 30*time.Second)
+	})
+
+	t.Run("table and exit 0", func(t *testing.T) {
+		r := run(t, c, append([]string{"verify", c.Node("master-0").Name, "-o", "wide"}, imageFlags...)...)
+		if r.code != 0 {
+			t.Fatalf("exit %d, want 0", r.code)
+		}
+		for _, want := range []string{"NODE", "STATE", "EXPECTED", "HIDDEN", "Encapsulated", "kubens.service", "1 node: 1 Encapsulated", "All as expected"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("output lacks %q", want)
+			}
+		}
+	})
+
+	t.Run("exec sees container mounts the host does not", func(t *testing.T) {
+		n := c.Node("master-0")
+		r := run(t, c, append([]string{"exec", n.Name}, append(imageFlags, "--", "cat", "/proc/self/mountinfo")...)...)
+		if r.code != 0 {
+			t.Fatalf("exit %d", r.code)
+		}
+		host := hostMountPoints(t, n)
+		var hidden []string
+		for mp := range mountPoints(r.stdout) {
+			if !host[mp] && (strings.Contains(mp, "/run/containerd/") || strings.Contains(mp, "/var/lib/kubelet/pods/")) {
+				hidden = append(hidden, mp)
+			}
+		}
+		if len(hidden) == 0 {
+			t.Fatalf("exec output shows no container mount hidden from the host namespace:\n%s", r.stdout)
+		}
+		t.Logf("%d container mounts visible through exec but not to the node's PID 1, e.g. %s", len(hidden), hidden[0])
+		if strings.Contains(r.stderr, "host mount namespace") {
+			t.Errorf("exec on an encapsulated node claims to use the host namespace: %s", r.stderr)
+		}
+	})
+
+	t.Run("exec on a plain node says so and returns the exit code", func(t *testing.T) {
+		r := run(t, c, append([]string{"exec", c.Node("worker-0").Name}, append(imageFlags, "--", "sh", "-c", "echo out; echo err >&2; exit 7")...)...)
+		if r.code != 7 {
+			t.Errorf("exit %d, want the command's 7", r.code)
+		}
+		if !strings.Contains(r.stdout, "out") || !strings.Contains(r.stderr, "err") {
+			t.Errorf("streams not passed through")
+		}
+		if !strings.Contains(r.stderr, "running in the host mount namespace") {
+			t.Errorf("no note that the plain node runs the command in the host namespace")
+		}
+		noLeftovers(t, c.Client, 30*time.Second)
+	})
+
+	t.Run("stale namespaces of crashed runs are swept", func(t *testing.T) {
+		mk := func(label string, expires time.Time) string {
+			ns := vfy.NamespaceFor(vfy.NamespaceOptions{Prefix: "oc-kubens-verify-", Purpose: label, Expires: expires})
+			got, err := c.Client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got.Name
+		}
+		stale := mk("verify", time.Now().Add(-time.Minute))
+		live := mk("stale-test", time.Now().Add(time.Hour))
+		r := run(t, c, append([]string{"verify", c.Node("master-0").Name}, imageFlags...)...)
+		if !strings.Contains(r.stderr, "Deleted stale namespace "+stale) {
+			t.Errorf("stale namespace %s not reported as swept", stale)
+		}
+		nsObj, err := c.Client.CoreV1().Namespaces().Get(ctx, live, metav1.GetOptions{})
+		if err != nil || nsObj.DeletionTimestamp != nil {
+			t.Errorf("a namespace that is not stale yet was deleted: %v", err)
+		}
+		_ = c.Client.CoreV1().Namespaces().Delete(ctx, live, metav1.DeleteOptions{})
+		noLeftovers(t, c.Client, 30*time.Second)
+	})
+
+	t.Run("expect not-encapsulated after a disable", func(t *testing.T) {
+		// Disabling reboots the nodes out of the kubens namespace.
+		if err := c.Reboot(ctx, "master-0", false); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.RebootMode(ctx, "worker-1", node.Plain); err != nil {
+			t.Fatal(err)
+		}
+		setCurrentConfig(t, c, "master-0", "rendered-worker-off")
+		rep, r := verifyJSON(t, c, "--all-nodes", "--expect", "not-encapsulated")
+		if r.code != 0 {
+			t.Errorf("exit %d, want 0", r.code)
+		}
+		wantStates(t, c, rep, map[string]vfy.State{"master-0": vfy.NotEncapsulated, "worker-0": vfy.NotEncapsulated, "worker-1": vfy.NotEncapsulated})
+		r = run(t, c, append([]string{"verify", "--all-nodes"}, imageFlags...)...)
+		if r.code != 1 {
+			t.Errorf("default --expect encapsulated: exit %d, want 1", r.code)
+		}
+	})
+
+	t.Run("kubelet stopped ends Unknown within the timeout", func(t *testing.T) {
+		if err := c.Node("worker-0").StopKubelet(ctx); err != nil {
+			t.Fatal(err)
+		}
+		const timeout = 8 * time.Second
+		rep, r := verifyJSON(t, c, "--all-nodes", "--timeout", timeout.String(), "--expect", "not-encapsulated")
+		if r.code != 1 {
+			t.Errorf("exit %d, want 1", r.code)
+		}
+		w := byNode(rep)[c.Node("worker-0").Name]
+		if w.State != vfy.StateUnknown || (w.Reason != vfy.ReasonTimeout && w.Reason != vfy.ReasonNodeNotReady) {
+			t.Errorf("worker-0: %s(%s), want Unknown(Timeout or NodeNotReady)", w.State, w.Reason)
+		}
+		wantStates(t, c, rep, map[string]vfy.State{"master-0": vfy.NotEncapsulated, "worker-1": vfy.NotEncapsulated})
+		if r.took > timeout+15*time.Second {
+			t.Errorf("took %s with --timeout=%s", r.took, timeout)
+		}
+		// The pod on the dead node never terminates by itself; cleanup must
+		// still leave nothing.
+		noLeftovers(t, c.Client, 30*time.Second)
+	})
+
+	t.Run("ctrl-c mid-run leaves nothing", func(t *testing.T) {
+		// worker-0's kubelet is still stopped, so its pod keeps the run busy.
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(pluginBinary(t), append([]string{"verify", "--all-nodes", "--timeout", "2m", "--kubeconfig", c.KubeconfigPath()}, imageFlags...)...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		// Wait until the run's pods exist and the healthy nodes are done.
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			pods, err := c.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: vfy.RunLabel})
+			if err != nil {
+				t.Fatal(err)
+			}
+			finished := 0
+			for _, p := range pods.Items {
+				if p.Status.Phase == corev1.PodSucceeded {
+					finished++
+				}
+			}
+			if len(pods.Items) == 3 && finished == 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the run's pods did not show up: %d pods, %d finished\n%s", len(pods.Items), finished, stderr.String())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		sent := time.Now()
+		if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-done:
+		case <-time.After(40 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Fatalf("verify did not exit within 40s of SIGINT\n%s", stderr.String())
+		}
+		t.Logf("exited %s after SIGINT with %d\nstdout:\n%s\nstderr:\n%s", time.Since(sent).Round(time.Millisecond), cmd.ProcessState.ExitCode(), stdout.String(), stderr.String())
+		if code := cmd.ProcessState.ExitCode(); code != 130 {
+			t.Errorf("exit %d, want 130 (interrupted)", code)
+		}
+		noLeftovers(t, c.Client, 30*time.Second)
+	})
+}
+
+// TestVerifyPlainKubernetes: no MachineConfig API, containerd runtime.
+func TestVerifyPlainKubernetes(t *testing.T) {
+	c := startCluster(t, harness.Options{
+		NoMachineConfigCRDs: true,
+		Nodes:               []harness.NodeSpec{{Name: "node-0", Role: "worker", Mode: node.Encapsulated}, {Name: "node-1", Role: "worker", Mode: node.Plain}},
+	})
+	r := run(t, c, "verify", "--all-nodes")
+	if r.code != 2 || !strings.Contains(r.stderr, "--image is required") {
+		t.Errorf("without --image: exit %d, want 2 with a clear error", r.code)
+	}
+	r = run(t, c, append([]string{"verify", "--all-nodes"}, imageFlags...)...)
+	if r.code != 1 {
+		t.Errorf("exit %d, want 1 (node-1 is plain)", r.code)
+	}
+	lines := strings.Split(r.stdout, "\n")
+	for _, l := range lines {
+		if f := strings.Fields(l); len(f) > 2 && f[0] == c.Node("node-0").Name && (f[1] != "Encapsulated" || f[2] != "-") {
+			t.Errorf("node-0 line %q: want Encapsulated with expected -", l)
+		}
+	}
+	r = run(t, c, append([]string{"verify", "--all-nodes", "-o", "yaml"}, imageFlags...)...)
+	var rep vfy.VerifyReport
+	if err := yamlToJSON(r.stdout, &rep); err != nil {
+		t.Fatal(err)
+	}
+	wantStates(t, c, &rep, map[string]vfy.State{"node-0": vfy.Encapsulated, "node-1": vfy.NotEncapsulated})
+	for _, n := range rep.Nodes {
+		if n.Expected != "" || n.Runtime != "containerd" {
+			t.Errorf("%s: expected %q runtime %q; want none and containerd", n.Node, n.Expected, n.Runtime)
+		}
+	}
+	if r := run(t, c, "verify", "--pool", "worker", "--image", "x"); r.code != 2 || !strings.Contains(r.stderr, "MachineConfig API") {
+		t.Errorf("--pool without the MachineConfig API: exit %d", r.code)
+	}
+	noLeftovers(t, c.Client, 30*time.Second)
+}
+
+func yamlToJSON(s string, v any) error {
+	j, err := yamlToJSONBytes([]byte(s))
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(j, v)
+}
