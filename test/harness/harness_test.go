@@ -83,6 +83,21 @@ func TestNodesModes(t *testing.T) {
 	check("master-0", node.Encapsulated)
 	check("worker-0", node.Plain)
 
+	// A stopped kubelet takes nothing else down, and comes back.
+	w1 := c.Node("worker-1")
+	if err := w1.StopKubelet(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if pid := w1.InitPID(); pid == 0 {
+		t.Fatal("stopping the kubelet stopped the node")
+	}
+	start = time.Now()
+	if err := w1.StartKubelet(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kubelet restarted, node Ready in %s", time.Since(start).Round(time.Millisecond))
+	check("worker-1", node.Split)
+
 	start = time.Now()
 	if err := c.Down(ctx); err != nil {
 		t.Errorf("Down: %v", err)

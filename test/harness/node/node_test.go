@@ -73,6 +73,19 @@ func TestNamespacePlumbing(t *testing.T) {
 			if (mode == Encapsulated) == (ctrd == pid1) {
 				t.Errorf("mode %s: containerd ns %s, PID 1 ns %s", mode, ctrd, pid1)
 			}
+			env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", n.containerd.pid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(string(env), "KUBENSMNT="+KubensMnt); got != (mode == Encapsulated) {
+				t.Errorf("mode %s: KUBENSMNT in containerd's environment: %v", mode, got)
+			}
+			if mode != Plain {
+				b, err := exec.CommandContext(ctx, "nsenter", "--target", fmt.Sprint(n.InitPID()), "--mount", "cat", KubensEnv).CombinedOutput()
+				if err != nil || strings.TrimSpace(string(b)) != "KUBENSMNT="+KubensMnt {
+					t.Errorf("%s in the node: %q, %v", KubensEnv, b, err)
+				}
+			}
 			out, err := exec.CommandContext(ctx, "nsenter", "--target", fmt.Sprint(n.InitPID()), "--mount", "--pid", "--", "ctr", "--address", n.ContainerdAddress(), "-n", "k8s.io", "run", "--rm",
 				"--cgroup", cg+"/n/ctr", images.ToolsImage, "probe", "sh", "-c", "echo hello; readlink /proc/1/ns/mnt >/dev/null").CombinedOutput()
 			if err != nil || !strings.Contains(string(out), "hello") {
