@@ -62,19 +62,25 @@ demo: build cluster-bins
 	@set -e; \
 	if [ -n "$${KUBECONFIG:-}" ] && [ "$$KUBECONFIG" != "$(CLUSTER_DIR)/kubeconfig" ] && \
 	   $(KUBECTL) --request-timeout=5s get --raw /readyz >/dev/null 2>&1; then \
-	  echo "== using the cluster of KUBECONFIG=$$KUBECONFIG"; \
+	  echo "== using the cluster of KUBECONFIG=$$KUBECONFIG"; local=; \
 	else \
 	  $(MAKE) --no-print-directory cluster-up >/dev/null; \
 	  export KUBECONFIG=$(CLUSTER_DIR)/kubeconfig; \
-	  echo "== local cluster: export KUBECONFIG=$$KUBECONFIG"; \
+	  echo "== local cluster: export KUBECONFIG=$$KUBECONFIG"; local=1; \
 	fi; \
 	k() { echo "\$$ kubectl $$*"; $(KUBECTL) "$$@"; }; \
-	echo "== render the kubens MachineConfigs and apply them"; \
-	echo "\$$ oc-kubens render | kubectl apply -f -"; \
-	$(PLUGIN_BIN) render | $(KUBECTL) apply -f -; \
+	p() { echo "\$$ oc kubens $$*"; $(PLUGIN_BIN) "$$@"; }; \
+	if [ -z "$$local" ]; then \
+	  echo "== not our local cluster: no reboots here, only status and a server-side dry run"; \
+	  p status -o wide; p enable --dry-run=server; exit 0; \
+	fi; \
+	echo "== turn encapsulation on: plan, apply, then wait for the rolling reboots"; \
+	p enable --yes --wait; \
+	p status -o wide; \
 	k get machineconfigpools; \
-	k get nodes; \
-	k get machineconfigs -l oc-kubens.io/managed-by=oc-kubens
+	echo "== and off again"; \
+	p disable --yes --wait; \
+	p status
 	@echo "== the cluster keeps running: make cluster-down stops it"
 
 .PHONY: integration
