@@ -41,29 +41,59 @@ type env struct {
 	mcfg mcfgclient.Interface
 }
 
-// newEnv starts a control plane of its own (with the given extra pools), so
-// each scenario starts from a freshly installed cluster.
+// One control plane serves the object-only tests; each test starts from a
+// freshly installed state (see reset), which is much cheaper than a control
+// plane per test on a 2-core machine.
+var shared struct {
+	once sync.Once
+	cp   *controlplane.ControlPlane
+	err  error
+}
+
+// newEnv gives a test the shared control plane, reset to a fresh install
+// with the built-in pools plus extra.
 func newEnv(t *testing.T, extra ...controlplane.Pool) *env {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.RequireBinaries(t)
+	shared.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		shared.cp, shared.err = controlplane.Start(ctx, controlplane.Options{})
+	})
+	if shared.err != nil {
+		t.Fatalf("starting the control plane: %v", shared.err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
-	cp, err := controlplane.Start(ctx, controlplane.Options{ExtraPools: extra})
-	if err != nil {
-		t.Fatalf("starting the control plane: %v", err)
-	}
-	t.Cleanup(func() {
-		sctx, c := context.WithTimeout(context.Background(), time.Minute)
-		defer c()
-		if err := cp.Stop(sctx); err != nil {
-			t.Errorf("stopping the control plane: %v", err)
-		}
-	})
-	cfg := cp.RESTConfig()
+	cfg := shared.cp.RESTConfig()
 	cfg.QPS, cfg.Burst = 100, 200
-	return &env{t: t, ctx: ctx, cfg: cfg,
+	e := &env{t: t, ctx: ctx, cfg: cfg,
 		kube: kubernetes.NewForConfigOrDie(cfg), mcfg: mcfgclient.NewForConfigOrDie(cfg)}
+	e.reset(extra)
+	return e
+}
+
+// reset deletes every node, MachineConfig and pool, and creates the pools
+// anew, as the installer leaves them.
+func (e *env) reset(extra []controlplane.Pool) {
+	e.t.Helper()
+	mc := e.mcfg.MachineconfigurationV1()
+	all := metav1.ListOptions{}
+	if err := e.kube.CoreV1().Nodes().DeleteCollection(e.ctx, metav1.DeleteOptions{}, all); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := mc.MachineConfigs().DeleteCollection(e.ctx, metav1.DeleteOptions{}, all); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := mc.MachineConfigPools().DeleteCollection(e.ctx, metav1.DeleteOptions{}, all); err != nil {
+		e.t.Fatal(err)
+	}
+	for _, p := range append(controlplane.BuiltInPools(), extra...) {
+		if _, err := mc.MachineConfigPools().Create(e.ctx, p.Object(), metav1.CreateOptions{}); err != nil {
+			e.t.Fatal(err)
+		}
+	}
 }
 
 func (e *env) start(r mcosim.Rebooter, o mcosim.Options) *mcosim.MCO {
@@ -614,5 +644,14 @@ func TestRestartKeepsState(t *testing.T) {
 }
 
 func TestMain(m *testing.M) {
-	os.Exit(m.Run())
+	code := m.Run()
+	if shared.cp != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if err := shared.cp.Stop(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "stopping the control plane: %v\n", err)
+			code = 1
+		}
+		cancel()
+	}
+	os.Exit(code)
 }

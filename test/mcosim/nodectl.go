@@ -95,8 +95,12 @@ func (m *MCO) syncPool(ctx context.Context, name string) error {
 				})
 			}
 			if len(candidates) > 0 {
-				// The node events will bring us back with fresh caches.
-				return nil
+				// Status right away, as the MCO's syncStatusOnly after
+				// updateCandidateMachines: Updating=True with 0 updated.
+				if allNodes, err = m.nodes.List(labels.Everything()); err != nil {
+					return err
+				}
+				nodes = nodesByPool(allNodes, allPools)[pool.Name]
 			}
 		}
 	}
