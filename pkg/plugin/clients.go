@@ -184,11 +184,6 @@ func confirm(in io.Reader, out io.Writer, question string) (bool, error) {
 	return false, nil
 }
 
-// waitFlags are shared by wait and the --wait of enable/disable.
-type waitFlags struct {
-	Timeout time.Duration
-}
-
 const defaultWaitTimeout = 30 * time.Minute
 
 // runWait watches the pools until the expectations are met, printing
