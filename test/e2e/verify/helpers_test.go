@@ -150,7 +150,7 @@ var (
 )
 
 // pluginBinary is $OC_KUBENS_BIN or a fresh static build.
-func pluginBinary(t *testing.T) string {
+func pluginBinary(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("OC_KUBENS_BIN"); p != "" {
 		return p

@@ -1,0 +1,316 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
+
+	"github.com/oc-kubens/oc-kubens/pkg/plugin"
+	vfy "github.com/oc-kubens/oc-kubens/pkg/verify"
+	"github.com/oc-kubens/oc-kubens/test/harness/controlplane"
+	"github.com/oc-kubens/oc-kubens/test/harness/testenv"
+)
+
+// benchReport is what the simulated agent writes for every node: an
+// encapsulated CRI-O node of a busy cluster, as the real probe reports it.
+func benchReport() string {
+	r := &vfy.Report{
+		PID1NS: "4026531841", KubeletPID: 2345, KubeletNS: "4026533000",
+		Runtime: "crio", RuntimePID: 1800, RuntimeNS: "4026533000",
+		KubensPin: "4026533000", ZTPPin: vfy.NSNone,
+		KubeletKubensMnt: vfy.Yes, RuntimeKubensMnt: vfy.Yes,
+		KubensEnabled: "enabled", KubensActive: "active", ZTPEnabled: "not-found", ZTPActive: "inactive",
+		NetnsMountPoint: vfy.Yes, PID1Mounts: 62, KubeletMounts: 471,
+	}
+	return r.Format()
+}
+
+// agent plays every node's kubelet for the debug pods: for each new pod of
+// ours it writes Running after half the delay and a terminated status with
+// the report as termination message after the whole delay, through the
+// status subresource, as a kubelet does.
+func startAgent(ctx context.Context, tb testing.TB, cfg *rest.Config, delayNS *atomic.Int64) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = 2000, 2000
+	kube := kubernetes.NewForConfigOrDie(cfg)
+	list, err := kube.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: vfy.RunLabel})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w, err := watchtools.NewRetryWatcherWithContext(ctx, list.ResourceVersion, &cache.ListWatch{
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = vfy.RunLabel
+			return kube.CoreV1().Pods("").Watch(ctx, o)
+		},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	msg := benchReport()
+	go func() {
+		defer w.Stop()
+		for ev := range w.ResultChan() {
+			pod, ok := ev.Object.(*corev1.Pod)
+			if !ok || ev.Type != watch.Added {
+				continue
+			}
+			delay := time.Duration(delayNS.Load())
+			go func(pod *corev1.Pod) {
+				start := metav1.Now()
+				write := func(st corev1.PodStatus) {
+					for range 5 {
+						p := pod.DeepCopy()
+						p.Status = st
+						got, err := kube.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+						if err == nil {
+							pod = got
+							return
+						}
+						if ctx.Err() != nil {
+							return
+						}
+						if cur, err := kube.CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{}); err == nil {
+							pod = cur
+						} else {
+							return // gone: its namespace was deleted
+						}
+					}
+				}
+				time.Sleep(delay / 2)
+				write(corev1.PodStatus{Phase: corev1.PodRunning, StartTime: &start, HostIP: "10.0.0.1",
+					ContainerStatuses: []corev1.ContainerStatus{{Name: vfy.ProbeContainer, Ready: true, Image: pod.Spec.Containers[0].Image,
+						State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: start}}}}})
+				time.Sleep(delay - delay/2)
+				end := metav1.Now()
+				write(corev1.PodStatus{Phase: corev1.PodSucceeded, StartTime: &start, HostIP: "10.0.0.1",
+					Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "PodCompleted"}},
+					ContainerStatuses: []corev1.ContainerStatus{{Name: vfy.ProbeContainer, Image: pod.Spec.Containers[0].Image,
+						ContainerID: "cri-o://" + strings.Repeat("ab", 32),
+						State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+							ExitCode: 0, Reason: "Completed", Message: msg, StartedAt: start, FinishedAt: end,
+							ContainerID: "cri-o://" + strings.Repeat("ab", 32)}}}}})
+			}(pod)
+		}
+	}()
+}
+
+type countingRT struct {
+	rt             http.RoundTripper
+	writes, others *atomic.Int64
+}
+
+func (c countingRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	switch req.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		c.writes.Add(1)
+	default:
+		c.others.Add(1)
+	}
+	return c.rt.RoundTrip(req)
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// BenchmarkVerify runs verify against a simulated fleet (Node objects on the
+// real API server, no kubelets; the agent above completes the debug pods),
+// and in the same run the seed's procedure node by node (one debug
+// namespace and one pod per node in turn) on a sample of the nodes. `make
+// bench-verify` writes docs/bench/verify.md from its metrics.
+func BenchmarkVerify(b *testing.B) {
+	testenv.RequireRoot(b)
+	testenv.RequireBinaries(b)
+	n := envInt("KUBENS_BENCH_NODES", 500)
+	sample := envInt("KUBENS_BENCH_SERIAL_SAMPLE", 20)
+	ctx, cancel := context.WithCancel(context.Background())
+	cp, err := controlplane.Start(ctx, controlplane.Options{})
+	if err != nil {
+		cancel()
+		b.Fatal(err)
+	}
+	defer cp.Stop(context.Background())
+	defer cancel() // the agent first, then the control plane
+	nodes := map[string][]string{}
+	for i := range n {
+		nodes[fmt.Sprintf("node-%03d", i)] = []string{"worker"}
+	}
+	if err := createNodes(ctx, cp.RESTConfig(), nodes); err != nil {
+		b.Fatal(err)
+	}
+	var delayNS atomic.Int64
+	startAgent(ctx, b, cp.RESTConfig(), &delayNS)
+	bin := pluginBinary(b)
+	args := []string{"verify", "--all-nodes", "--image", "registry.example.com/tools:latest", "-o", "json"}
+
+	// pod=1s is the realistic case: a debug pod on a real node takes about
+	// that long from creation to its report (measured on the harness's real
+	// kubelets: 0.9-1.4 s for a whole one-node verify). pod=0s shows the
+	// plugin's and the API server's own cost.
+	for _, podMS := range []int{1000, 0} {
+		b.Run(fmt.Sprintf("nodes=%d/pod=%s", n, time.Duration(podMS)*time.Millisecond), func(b *testing.B) {
+			delayNS.Store(int64(podMS) * int64(time.Millisecond))
+			benchVerifyOnce(ctx, b, cp, bin, args, n, sample)
+		})
+	}
+}
+
+func benchVerifyOnce(ctx context.Context, b *testing.B, cp *controlplane.ControlPlane, bin string, args []string, n, sample int) {
+	for b.Loop() {
+		// 1. The built binary as a child: wall time and peak RSS.
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(bin, append(args, "--kubeconfig", cp.KubeconfigPath)...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("verify: %v\n%s", err, stderr.String())
+		}
+		wall := time.Since(start)
+		rssKB := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+		var rep vfy.VerifyReport
+		if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil || rep.Summary.Encapsulated != n {
+			b.Fatalf("verify did not find %d encapsulated nodes (%v): %+v\n%s", n, err, rep.Summary, stderr.String())
+		}
+
+		// 2. The same command in-process, with every request counted.
+		var writes, others atomic.Int64
+		flags := genericclioptions.NewConfigFlags(false)
+		kc := cp.KubeconfigPath
+		flags.KubeConfig = &kc
+		flags.WrapConfigFn = func(c *rest.Config) *rest.Config {
+			c.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countingRT{rt, &writes, &others} })
+			return c
+		}
+		var out, errOut bytes.Buffer
+		vc := plugin.NewCmdVerify(flags, genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+		vc.SetArgs(args[1:])
+		inStart := time.Now()
+		if err := vc.ExecuteContext(ctx); err != nil {
+			b.Fatalf("verify in-process: %v\n%s", err, errOut.String())
+		}
+		inWall := time.Since(inStart)
+
+		// 3. The seed's procedure, node by node, on a sample.
+		serial := serialSample(ctx, b, cp.RESTConfig(), sample)
+		perNode := serial / time.Duration(sample)
+		estimate := perNode * time.Duration(n)
+
+		b.ReportMetric(wall.Seconds(), "wall-s")
+		b.ReportMetric(float64(rssKB)/1024, "peak-rss-MiB")
+		b.ReportMetric(inWall.Seconds(), "inproc-wall-s")
+		b.ReportMetric(float64(writes.Load())/float64(n), "writes/node")
+		b.ReportMetric(float64(writes.Load()+others.Load())/float64(n), "requests/node")
+		b.ReportMetric(perNode.Seconds(), "serial-s/node")
+		b.ReportMetric(estimate.Seconds(), "serial-est-s")
+		b.ReportMetric(estimate.Seconds()/wall.Seconds(), "speedup-x")
+		b.Logf("nodes=%d: verify %s (in-process %s), peak RSS %d KiB, %d writes + %d reads; node by node %s per node (sample of %d) -> %s for all",
+			n, wall.Round(time.Millisecond), inWall.Round(time.Millisecond), rssKB, writes.Load(), others.Load(),
+			perNode.Round(time.Millisecond), sample, estimate.Round(time.Second))
+	}
+}
+
+// serialSample does what the seed asks an admin to do for each node, one
+// node after the other, the way `oc debug node/NAME` does it: a temporary
+// debug namespace, one pod, wait for its result, delete the namespace.
+// It returns the time for sample nodes.
+func serialSample(ctx context.Context, tb testing.TB, cfg *rest.Config, sample int) time.Duration {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = 100, 200
+	kube := kubernetes.NewForConfigOrDie(cfg)
+	start := time.Now()
+	for i := range sample {
+		node := fmt.Sprintf("node-%03d", i)
+		ns, err := kube.CoreV1().Namespaces().Create(ctx, vfy.NamespaceFor(vfy.NamespaceOptions{
+			Prefix: "openshift-debug-", Purpose: "serial-bench", Expires: time.Now().Add(time.Hour)}), metav1.CreateOptions{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		pod := vfy.PodFor(node+"-debug", node, vfy.PodOptions{Image: "registry.example.com/tools:latest",
+			Deadline: time.Minute, Command: vfy.ProbeCommand()})
+		created, err := kube.CoreV1().Pods(ns.Name).Create(ctx, pod, metav1.CreateOptions{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		_, err = watchtools.Until(wctx, created.ResourceVersion, &cache.ListWatch{
+			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				o.FieldSelector = "metadata.name=" + created.Name
+				return kube.CoreV1().Pods(ns.Name).Watch(ctx, o)
+			},
+		}, func(ev watch.Event) (bool, error) {
+			p, ok := ev.Object.(*corev1.Pod)
+			return ok && p.Status.Phase == corev1.PodSucceeded, nil
+		})
+		cancel()
+		if err != nil {
+			tb.Fatalf("node by node: %s: %v", node, err)
+		}
+		if err := kube.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return time.Since(start)
+}
+
+// createNodes creates object-only Node objects (no kubelet), a few at a time.
+func createNodes(ctx context.Context, cfg *rest.Config, nodes map[string][]string) error {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = 500, 500
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	names := make(chan string)
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for name := range names {
+				n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}}}
+				for _, r := range nodes[name] {
+					n.Labels["node-role.kubernetes.io/"+r] = ""
+				}
+				if _, err := kube.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{}); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for name := range nodes {
+		names <- name
+	}
+	close(names)
+	wg.Wait()
+	return firstErr
+}
