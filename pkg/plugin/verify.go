@@ -87,7 +87,7 @@ EXPECTED is what the node's current rendered MachineConfig asks for (- when
 the cluster has no MachineConfig API). CHECKS lists failed extra checks: the
 pinned namespace is kubelet's, KUBENSMNT is set, the unit is enabled and
 active, /run/netns is a mount point. -o wide adds namespaces and the mounts
-hidden from systemd; -o json|yaml prints a VerifyReport (oc-kubens.io/v1).
+hidden from systemd; -o json|yaml prints a VerifyReport (oc-kubens.io/v1alpha1).
 
 Exit status: 0 when every node is in the --expect state, 1 when any is not
 (Unknown included), 2 when verify could not run at all.`,

@@ -14,7 +14,7 @@ import (
 // schema is stable within this version: fields may be added, never renamed
 // or removed.
 const (
-	ReportAPIVersion = "oc-kubens.io/v1"
+	ReportAPIVersion = "oc-kubens.io/v1alpha1"
 	ReportKind       = "VerifyReport"
 )
 
