@@ -105,6 +105,14 @@ func (m *MCO) update(ctx context.Context, name, target string) error {
 		m.opts.Logf("mcosim: node %s fails its update to %s: %s", name, target, reason)
 		return m.patchNode(ctx, name, map[string]string{StateAnnotation: StateDegraded, ReasonAnnotation: reason}, nil)
 	}
+	m.mu.Lock()
+	done := m.rebooted[name] == target
+	m.mu.Unlock()
+	if done {
+		// Rebooted already, but recording it failed (API outage): like the
+		// MCD after a reboot, just record it; never reboot twice.
+		return m.complete(ctx, name, target)
+	}
 	m.opts.Logf("mcosim: node %s updating to %s", name, target)
 	if err := m.patchNode(ctx, name, map[string]string{StateAnnotation: StateWorking, ReasonAnnotation: ""}, nil); err != nil {
 		return err
@@ -143,6 +151,15 @@ func (m *MCO) update(ctx context.Context, name, target string) error {
 			return m.failUpdate(ctx, name, err.Error(), err)
 		}
 	}
+	m.mu.Lock()
+	m.rebooted[name] = target
+	m.mu.Unlock()
+	m.opts.Logf("mcosim: node %s rebooted after %s", name, time.Since(start).Round(time.Millisecond))
+	return m.complete(ctx, name, target)
+}
+
+// complete records a node at target: currentConfig, Done, uncordoned.
+func (m *MCO) complete(ctx context.Context, name, target string) error {
 	if err := m.patchNode(ctx, name, map[string]string{
 		CurrentConfigAnnotation: target,
 		StateAnnotation:         StateDone,
@@ -150,7 +167,10 @@ func (m *MCO) update(ctx context.Context, name, target string) error {
 	}, ptr(false)); err != nil {
 		return err
 	}
-	m.opts.Logf("mcosim: node %s at %s after %s", name, target, time.Since(start).Round(time.Millisecond))
+	m.mu.Lock()
+	delete(m.rebooted, name)
+	m.mu.Unlock()
+	m.opts.Logf("mcosim: node %s at %s", name, target)
 	// Until the cache shows the node done, a look at it would start the
 	// same update again.
 	m.waitCache(ctx, name, func(n *corev1.Node) bool {

@@ -100,6 +100,7 @@ type MCO struct {
 	degraded        map[string]string // node -> reason, held until RepairNode
 	degradeOnUpdate map[string]string // node -> reason, armed for its next update
 	inflight        map[string]bool   // nodes with an update under way
+	rebooted        map[string]string // node -> config it rebooted into, until recorded
 	stopped         bool
 }
 
@@ -133,6 +134,7 @@ func Start(ctx context.Context, cfg *rest.Config, r Rebooter, o Options) (*MCO, 
 		degraded:        map[string]string{},
 		degradeOnUpdate: map[string]string{},
 		inflight:        map[string]bool{},
+		rebooted:        map[string]string{},
 	}
 	m.ctx, m.cancel = context.WithCancel(ctx)
 
@@ -166,10 +168,12 @@ func Start(ctx context.Context, cfg *rest.Config, r Rebooter, o Options) (*MCO, 
 		}
 	}
 
-	m.run(m.renderQueue, m.syncRender)
-	m.run(m.poolQueue, m.syncPool)
+	m.run(m.renderQueue, m.syncRender, true)
+	m.run(m.poolQueue, m.syncPool, true)
 	for range 4 {
-		m.run(m.daemonQueue, m.syncDaemon)
+		// A daemon sync returns as soon as it has started an update; the
+		// update itself resets the node's backoff when it succeeds.
+		m.run(m.daemonQueue, m.syncDaemon, false)
 	}
 	m.wg.Add(1)
 	go func() {
@@ -225,7 +229,7 @@ func newQueue(name string) workqueue.TypedRateLimitingInterface[string] {
 
 // run starts a worker: errors are retried with backoff, so API outages and
 // conflicts only delay things.
-func (m *MCO) run(q workqueue.TypedRateLimitingInterface[string], sync func(context.Context, string) error) {
+func (m *MCO) run(q workqueue.TypedRateLimitingInterface[string], sync func(context.Context, string) error, forgetOnSuccess bool) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -238,7 +242,7 @@ func (m *MCO) run(q workqueue.TypedRateLimitingInterface[string], sync func(cont
 			if err != nil && m.ctx.Err() == nil {
 				m.opts.Logf("mcosim: %s: %v (retrying)", key, err)
 				q.AddRateLimited(key)
-			} else {
+			} else if forgetOnSuccess {
 				q.Forget(key)
 			}
 			q.Done(key)
