@@ -154,26 +154,13 @@ func Start(ctx context.Context, o Options) (_ *ControlPlane, err error) {
 	cp.logf("etcd healthy: %s", time.Since(step).Round(time.Millisecond))
 
 	step = time.Now()
-	if err := retryOnPortClash(func() error { return cp.spawnAPIServer(filepath.Join(o.K8sBinDir, "kube-apiserver")) }); err != nil {
-		return nil, err
-	}
-	// The CRDs go in as soon as the apiserver takes them, while it finishes
-	// starting; a failure there shows up below as a readiness or CRD error.
-	type crdResult struct {
-		names []string
-		err   error
-	}
-	crdsCreated := make(chan crdResult, 1)
-	crdCtx, cancelCRDs := context.WithCancel(ctx)
-	defer cancelCRDs()
-	if !o.NoMachineConfigCRDs {
-		go func() {
-			names, err := cp.createCRDs(crdCtx, crds)
-			cp.logf("CRDs created: %s", time.Since(step).Round(time.Millisecond))
-			crdsCreated <- crdResult{names, err}
-		}()
-	}
-	if err := cp.waitAPIServer(ctx); err != nil {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the CRD creation if Start fails
+	var crdsCreated <-chan crdResult
+	if err := retryOnPortClash(func() (err error) {
+		crdsCreated, err = cp.startAPIServer(ctx, filepath.Join(o.K8sBinDir, "kube-apiserver"), crds)
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	cp.logf("kube-apiserver ready: %s", time.Since(step).Round(time.Millisecond))
@@ -199,10 +186,16 @@ func Start(ctx context.Context, o Options) (_ *ControlPlane, err error) {
 		if res.err != nil {
 			return nil, res.err
 		}
-		if err := cp.waitCRDsEstablished(ctx, res.names); err != nil {
+		established, err := cp.waitCRDsEstablished(ctx, res.names)
+		if err != nil {
 			return nil, err
 		}
 		cp.logf("CRDs established: %s", time.Since(step).Round(time.Millisecond))
+		select {
+		case <-time.After(time.Until(established.Add(crdCreateHold))):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 		if err := cp.createPools(ctx, o.ExtraPools); err != nil {
 			return nil, err
 		}
@@ -467,13 +460,42 @@ func (cp *ControlPlane) spawnAPIServer(bin string) error {
 	}
 	cp.track(p)
 	cp.apiserver = p
-	// A port taken between picking and binding makes it exit at once.
-	select {
-	case <-p.done:
-		return cp.startFailed(p, errors.New("exited"))
-	case <-time.After(300 * time.Millisecond):
-	}
 	return nil
+}
+
+type crdResult struct {
+	names []string
+	err   error
+}
+
+// startAPIServer starts kube-apiserver and waits for /readyz. Meanwhile it
+// creates the CRDs (if any) as soon as the apiserver takes them: the rest of
+// the apiserver's start-up then overlaps their establishment. The result of
+// that comes on the returned channel.
+func (cp *ControlPlane) startAPIServer(ctx context.Context, bin string, crds [][]byte) (<-chan crdResult, error) {
+	if err := cp.spawnAPIServer(bin); err != nil {
+		return nil, err
+	}
+	// Cancelled if this apiserver fails, so an attempt on a clashing port
+	// does not go on creating CRDs on whatever now listens there.
+	crdCtx, cancel := context.WithCancel(ctx)
+	created := make(chan crdResult, 1)
+	cfg := cp.RESTConfig()
+	begin := time.Now()
+	go func() {
+		defer cancel()
+		if len(crds) == 0 {
+			return
+		}
+		names, err := createCRDs(crdCtx, cfg, crds)
+		cp.logf("CRDs created: %s", time.Since(begin).Round(time.Millisecond))
+		created <- crdResult{names, err}
+	}()
+	if err := cp.waitAPIServer(ctx); err != nil {
+		cancel()
+		return nil, err
+	}
+	return created, nil
 }
 
 // waitAPIServer waits for /readyz.
@@ -549,7 +571,8 @@ func (cp *ControlPlane) startFailed(p *process, err error) error {
 }
 
 // retryOnPortClash retries a daemon start whose port was taken in the
-// window between picking it and binding it.
+// window between picking it and binding it (by another cluster starting at
+// the same moment).
 func retryOnPortClash(start func() error) error {
 	var err error
 	for range 3 {

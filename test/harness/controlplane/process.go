@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -141,26 +144,50 @@ func logTail(path string, n int) string {
 	return "    " + strings.Join(lines, "\n    ")
 }
 
-// freePorts returns n distinct free TCP ports on 127.0.0.1. Another process
-// may take one before our daemon binds it; callers retry on "address already
-// in use".
+// freePorts returns n distinct free TCP ports on 127.0.0.1, picked at
+// random below the kernel's ephemeral range: a port picked there could be
+// taken by any outgoing connection (and this machine makes many) before our
+// daemon binds it. Another cluster starting at the same moment may still
+// pick the same port; callers retry on "address already in use".
 func freePorts(n int) ([]int, error) {
+	lo, hi := 10000, ephemeralPortStart()-1
+	if hi-lo < 1000 {
+		lo, hi = 1024, 65535
+	}
 	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 1000 {
+			return nil, errors.New("no free port on 127.0.0.1")
 		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		port := lo + rand.IntN(hi-lo+1)
+		if slices.Contains(ports, port) {
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
-			return nil, err
+			continue
 		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		l.Close()
+		ports = append(ports, port)
 	}
 	return ports, nil
+}
+
+// ephemeralPortStart is the low end of net.ipv4.ip_local_port_range.
+func ephemeralPortStart() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return lo
 }
 
 var errPortInUse = errors.New("port taken by someone else")
