@@ -85,5 +85,6 @@ demo: build cluster-bins
 
 .PHONY: integration
 ## integration: the suites under ./test against real control planes and nodes (root)
-integration: cluster-bins node-deps
-	$(SUDO) env PATH="$$PATH" $(GO) test -p 1 -count=1 -timeout 30m ./test/...
+# -p 1: one package at a time, each brings up its own clusters; 2 cores.
+integration: build cluster-bins node-deps
+	$(SUDO) env PATH="$$PATH" OC_KUBENS_BIN=$(PLUGIN_BIN) $(GO) test -p 1 -count=1 -timeout 30m ./test/...
