@@ -158,6 +158,43 @@ func TestVerifyAndExecOnRealNodes(t *testing.T) {
 		noLeftovers(t, c.Client, 30*time.Second)
 	})
 
+	t.Run("cordoned and tainted nodes are still tried", func(t *testing.T) {
+		name := c.Node("worker-1").Name
+		patch := `{"spec":{"unschedulable":true,"taints":[{"key":"example.com/dedicated","value":"x","effect":"NoExecute"},{"key":"example.com/other","effect":"NoSchedule"}]}}`
+		if _, err := c.Client.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			undo := `{"spec":{"unschedulable":null,"taints":null}}`
+			if _, err := c.Client.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, []byte(undo), metav1.PatchOptions{}); err != nil {
+				t.Error(err)
+			}
+		}()
+		rep, r := verifyJSON(t, c, name)
+		if r.code != 1 {
+			t.Errorf("exit %d, want 1", r.code)
+		}
+		wantStates(t, c, rep, map[string]vfy.State{"worker-1": vfy.Split})
+	})
+
+	t.Run("image pull failure is Unknown with the reason", func(t *testing.T) {
+		r := run(t, c, "verify", c.Node("master-0").Name, "-o", "json", "--image", "localhost/oc-kubens/missing:1", "--image-pull-policy", "Never", "--timeout", "30s")
+		if r.code != 1 {
+			t.Errorf("exit %d, want 1", r.code)
+		}
+		var rep vfy.VerifyReport
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || len(rep.Nodes) != 1 {
+			t.Fatalf("no report: %v", err)
+		}
+		if n := rep.Nodes[0]; n.State != vfy.StateUnknown || n.Reason != "ErrImageNeverPull" {
+			t.Errorf("got %s(%s): %s, want Unknown(ErrImageNeverPull)", n.State, n.Reason, n.Message)
+		}
+		if r.took > 25*time.Second {
+			t.Errorf("took %s: an image that cannot be pulled should end the node's probe before the timeout", r.took)
+		}
+		noLeftovers(t, c.Client, 30*time.Second)
+	})
+
 	t.Run("expect not-encapsulated after a disable", func(t *testing.T) {
 		// Disabling reboots the nodes out of the kubens namespace.
 		if err := c.Reboot(ctx, "master-0", false); err != nil {
