@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -396,9 +398,17 @@ func TestStartFailureCarriesLogTail(t *testing.T) {
 	if !strings.Contains(err.Error(), "kube-apiserver") || !strings.Contains(err.Error(), "refusing to start") {
 		t.Errorf("error does not name the failing daemon and quote its log: %v", err)
 	}
+	// Other test binaries may start and stop clusters meanwhile: only a new
+	// live run owned by this process would be ours.
 	after, _ := testenv.LiveRuns()
-	if len(after) != len(before) {
-		t.Errorf("live runs before %v, after failed start %v", before, after)
+	for _, dir := range after {
+		if slices.Contains(before, dir) {
+			continue
+		}
+		var st struct{ Owner int }
+		if b, err := os.ReadFile(filepath.Join(dir, "state.json")); err == nil && json.Unmarshal(b, &st) == nil && st.Owner == os.Getpid() {
+			t.Errorf("failed Start left its run %s", dir)
+		}
 	}
 }
 
