@@ -26,6 +26,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -202,11 +203,7 @@ func (n *Node) StartKubelet(ctx context.Context) error {
 	if running || n.cfg.KubeletBin == "" {
 		return nil
 	}
-	since := time.Now()
-	if err := n.startKubelet(ctx, mode); err != nil {
-		return err
-	}
-	return n.waitReady(ctx, since)
+	return n.startKubeletReady(ctx, mode, time.Now())
 }
 
 // Stop stops kubelet and containerd (SIGTERM, then SIGKILL), then the
@@ -259,10 +256,45 @@ func (n *Node) boot(ctx context.Context, mode Mode) error {
 	if n.cfg.KubeletBin == "" {
 		return nil
 	}
-	if err := n.startKubelet(ctx, mode); err != nil {
-		return err
+	return n.startKubeletReady(ctx, mode, since)
+}
+
+// startKubeletReady starts the kubelet and waits for Ready. The kubelet's
+// port was free when the node's files were written; if another process took
+// it since, the kubelet exits, and it is started again on a new port.
+func (n *Node) startKubeletReady(ctx context.Context, mode Mode, since time.Time) error {
+	for attempt := 1; ; attempt++ {
+		if err := n.startKubelet(ctx, mode); err != nil {
+			return err
+		}
+		err := n.waitReady(ctx, since)
+		if err == nil || attempt == 3 || !n.kubeletPortClash() {
+			return err
+		}
+		port, perr := FreePort()
+		if perr != nil {
+			return errors.Join(err, perr)
+		}
+		n.port = port
+		if werr := os.WriteFile(filepath.Join(n.cfg.Dir, "kubelet.yaml"), []byte(n.kubeletConfig(port)), 0o600); werr != nil {
+			return errors.Join(err, werr)
+		}
 	}
-	return n.waitReady(ctx, since)
+}
+
+// kubeletPortClash says whether the kubelet exited because its port was taken.
+func (n *Node) kubeletPortClash() bool {
+	n.mu.Lock()
+	k := n.kubelet
+	n.mu.Unlock()
+	if k == nil || !k.exited() {
+		return false
+	}
+	b, _ := os.ReadFile(filepath.Join(n.cfg.Dir, "kubelet.log"))
+	if i := bytes.LastIndex(b, []byte("\n==== ")); i >= 0 {
+		b = b[i:] // this start's part of the log only
+	}
+	return bytes.Contains(b, []byte("address already in use"))
 }
 
 // initScript runs as the new namespace's first process: make / shared like
@@ -313,7 +345,13 @@ mkdir -p ` + KubensDir + `
 mount -t tmpfs -o mode=755 tmpfs ` + KubensDir + `
 mount --make-unbindable ` + KubensDir + `
 touch ` + KubensMnt + `
-unshare --mount=` + KubensMnt + ` --propagation slave mount --make-rshared /
+# Retried: the same-CPU quirk (see startInit) made this fail at random
+# before both namespaces were created on CPU 0; the retry is insurance.
+for i in 1 2 3 4 5; do
+  unshare --mount=` + KubensMnt + ` --propagation slave mount --make-rshared / && break
+  [ "$i" = 5 ] && exit 1
+  sleep 0.1
+done
 echo KUBENSMNT=` + KubensMnt + ` > ` + KubensEnv
 
 func (n *Node) encapsulate(ctx context.Context) error {
