@@ -6,7 +6,8 @@
 #                    with the real sums of `make dist`, validates and installs it
 #                    (all platforms, over loopback), then runs the plugin through
 #                    a real kubectl. `make test` runs it.
-#   make docs        regenerates docs/reference/ from the cobra commands
+#   make docs        regenerates docs/reference/ from the cobra commands;
+#                    `make docs-check` (run by `make test`) fails when they are stale
 #
 # Archives are reproducible: -trimpath, no VCS stamping, version/commit/date
 # taken from git (the commit time, not the clock), and mkarchive writes every
@@ -16,8 +17,9 @@
 DIST_DIR ?= $(REPO_ROOT)/dist
 # The tag the archives are named after and the binary reports. A release sets
 # it (make dist DIST_TAG=v0.1.0); otherwise the nearest v* tag, or v0.0.0-dev.
-DIST_TAG ?= $(or $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null),v0.0.0-dev)
-DIST_COMMIT := $(or $(shell git rev-parse HEAD 2>/dev/null),unknown)
+# Same stamping as `make build` (mk/build.mk) when that fragment is there.
+DIST_TAG ?= $(or $(BUILD_VERSION),$(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null),v0.0.0-dev)
+DIST_COMMIT := $(or $(BUILD_COMMIT),$(shell git rev-parse HEAD 2>/dev/null),unknown)
 DIST_EPOCH := $(or $(shell git log -1 --format=%ct 2>/dev/null),0)
 DIST_DATE := $(shell date -u -d @$(DIST_EPOCH) +%Y-%m-%dT%H:%M:%SZ)
 
@@ -106,3 +108,17 @@ krew-test: $(KREW_TOOLS) $(KREW_TEST_KUBECTL)
 # make merges the prerequisites of `test` from every rule: this adds the krew
 # flow to the entry point CI runs.
 test: krew-test
+
+# --- reference docs -----------------------------------------------------------
+
+.PHONY: docs
+## docs: regenerate docs/reference/ (one page per command) from the cobra commands
+docs:
+	$(GO) run ./hack/gendocs docs/reference
+
+.PHONY: docs-check
+## docs-check: fail when docs/reference/ is not what `make docs` would write (a flag or help text changed)
+docs-check:
+	$(GO) test -count=1 ./hack/...
+
+test: docs-check
