@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	"github.com/spf13/cobra"
@@ -92,6 +93,9 @@ func (o *RenderOptions) Validate() error {
 		return fmt.Errorf("unsupported output format %q: use -o yaml or -o json", o.Output)
 	}
 	for _, role := range o.Roles {
+		if strings.Contains(role, ",") {
+			return fmt.Errorf("--role %q: name one role per flag, e.g. --role master --role worker", role)
+		}
 		if err := manifests.ValidateRole(role); err != nil {
 			return fmt.Errorf("--role: %w", err)
 		}

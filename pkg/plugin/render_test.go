@@ -89,6 +89,7 @@ func TestRenderBadInput(t *testing.T) {
 		{name: "empty role", args: []string{"--role", ""}, wantErr: "role must not be empty"},
 		{name: "bad role", args: []string{"--role", "Bad Role!"}, wantErr: `invalid role "Bad Role!"`},
 		{name: "one bad among good", args: []string{"--role", "worker", "--role", "Infra"}, wantErr: `invalid role "Infra"`},
+		{name: "comma list", args: []string{"--role", "master,worker"}, wantErr: "name one role per flag"},
 		{name: "xml", args: []string{"-o", "xml"}, wantErr: `unsupported output format "xml"`},
 		{name: "stray argument", args: []string{"worker"}, wantErr: `takes no arguments, got "worker" (see 'oc kubens render --help')`},
 		{name: "unknown flag", args: []string{"--roles", "x"}, wantErr: "unknown flag: --roles"},
