@@ -112,7 +112,7 @@ func Start(ctx context.Context, cfg *rest.Config, r Rebooter, o Options) (*MCO, 
 	o.defaults()
 	cfg = rest.CopyConfig(cfg)
 	// The default 5 QPS would make a 500-node bootstrap take minutes.
-	cfg.QPS, cfg.Burst = 100, 200
+	cfg.QPS, cfg.Burst = 400, 800
 	cfg.UserAgent = "mcosim"
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {

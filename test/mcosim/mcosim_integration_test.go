@@ -655,3 +655,69 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// TestBootstrap500Nodes: an object-only cluster of the status benchmark's
+// size (500 nodes in master, worker and infra) is ready, every pool Updated
+// with the right counts, within seconds of Start; then a worker MC with
+// maxUnavailable 25% rolls both worker and infra.
+func TestBootstrap500Nodes(t *testing.T) {
+	e := newEnv(t, controlplane.Pool{Name: "infra", Roles: []string{"worker", "infra"}})
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, 500)
+	for i := range 500 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name, roles := fmt.Sprintf("w%03d", i), []string{"worker"}
+			switch {
+			case i < 3:
+				name, roles = fmt.Sprintf("m%d", i), []string{"master", "control-plane"}
+			case i < 103:
+				roles = []string{"worker", "infra"}
+			}
+			n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}}}
+			for _, r := range roles {
+				n.Labels["node-role.kubernetes.io/"+r] = ""
+			}
+			if _, err := e.kube.CoreV1().Nodes().Create(e.ctx, n, metav1.CreateOptions{}); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	t.Logf("500 nodes created in %s", time.Since(start).Round(time.Millisecond))
+
+	start = time.Now()
+	o := fast
+	o.RebootDuration = 100 * time.Millisecond
+	e.start(nil, o)
+	t.Logf("mcosim bootstrap of 500 nodes: %s", time.Since(start).Round(time.Millisecond))
+	for pool, count := range map[string]int32{"master": 3, "worker": 397, "infra": 100} {
+		if ok, line := e.poolDone(pool, count)(); !ok {
+			t.Errorf("after Start: %s", line)
+		}
+	}
+
+	for _, pool := range []string{"worker", "infra"} {
+		if _, err := e.mcfg.MachineconfigurationV1().MachineConfigPools().Patch(e.ctx, pool, types.MergePatchType,
+			[]byte(`{"spec":{"maxUnavailable":"25%"}}`), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start = time.Now()
+	e.createMC("99-kubens-worker", "worker", enableKubens)
+	e.eventually(2*time.Minute, "worker rolled", func() (bool, string) {
+		ok, line := e.poolDone("worker", 397)()
+		return ok && contains(sourceNames(e.pool("worker")), "99-kubens-worker"), line
+	})
+	e.eventually(time.Minute, "infra rolled", func() (bool, string) {
+		ok, line := e.poolDone("infra", 100)()
+		return ok && contains(sourceNames(e.pool("infra")), "99-kubens-worker"), line
+	})
+	t.Logf("497 nodes rolled at maxUnavailable 25%% in %s", time.Since(start).Round(time.Millisecond))
+}

@@ -3,6 +3,7 @@ package mcosim
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"time"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
@@ -83,16 +84,8 @@ func (m *MCO) syncPool(ctx context.Context, name string) error {
 			m.opts.Logf("mcosim: %v", err)
 		} else {
 			candidates, _ := updateCandidates(pool, nodes, maxU)
-			for _, n := range candidates {
-				if err := m.patchNode(ctx, n.Name, map[string]string{DesiredConfigAnnotation: pool.Spec.Configuration.Name}, nil); err != nil {
-					return err
-				}
-				m.opts.Logf("mcosim: pool %s: node %s targeted to %s", pool.Name, n.Name, pool.Spec.Configuration.Name)
-				// Let the cache catch up before anything counts unavailable
-				// nodes again, or a stale read could exceed maxUnavailable.
-				m.waitCache(ctx, n.Name, func(n *corev1.Node) bool {
-					return n.Annotations[DesiredConfigAnnotation] == pool.Spec.Configuration.Name
-				})
+			if err := m.targetNodes(ctx, pool, candidates); err != nil {
+				return err
 			}
 			if len(candidates) > 0 {
 				// Status right away, as the MCO's syncStatusOnly after
@@ -146,4 +139,37 @@ func (m *MCO) waitCache(ctx context.Context, name string, ok func(*corev1.Node) 
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// targetNodes sets desiredConfig on candidates (a few at a time: large pools
+// with a percentage maxUnavailable hand out dozens at once), then lets the
+// cache catch up before anything counts unavailable nodes again, or a stale
+// read could exceed maxUnavailable.
+func (m *MCO) targetNodes(ctx context.Context, pool *mcfgv1.MachineConfigPool, candidates []*corev1.Node) error {
+	target := pool.Spec.Configuration.Name
+	sem := make(chan struct{}, 8)
+	errs := make(chan error, len(candidates))
+	var wg sync.WaitGroup
+	for _, n := range candidates {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := m.patchNode(ctx, n.Name, map[string]string{DesiredConfigAnnotation: target}, nil); err != nil {
+				errs <- err
+				return
+			}
+			m.opts.Logf("mcosim: pool %s: node %s targeted to %s", pool.Name, n.Name, target)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		return err
+	}
+	for _, n := range candidates {
+		m.waitCache(ctx, n.Name, func(n *corev1.Node) bool { return n.Annotations[DesiredConfigAnnotation] == target })
+	}
+	return nil
 }
