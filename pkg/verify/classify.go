@@ -32,6 +32,7 @@ const (
 	ReasonProbeFailed      = "ProbeFailed"
 	ReasonCreateFailed     = "PodCreateFailed"
 	ReasonInterrupted      = "Interrupted"
+	ReasonPodDeleted       = "PodDeleted"
 	ReasonImagePullBackOff = "ImagePullBackOff"
 )
 

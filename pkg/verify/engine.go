@@ -321,6 +321,9 @@ func (r *run) loop(ctx context.Context, rv string) error {
 			}
 			if pod, ok := ev.Object.(*corev1.Pod); ok {
 				r.onPod(pod)
+				if ev.Type == watch.Deleted {
+					r.onDeleted(pod)
+				}
 			}
 		case <-tick.C:
 			r.checkDeadlines()
@@ -394,6 +397,18 @@ func (r *run) onPod(pod *corev1.Pod) {
 		s.done = true
 		r.finish(s.idx, res)
 	}
+}
+
+// onDeleted ends the wait for a pod someone deleted (or whose namespace
+// was deleted) before it produced a result.
+func (r *run) onDeleted(pod *corev1.Pod) {
+	s, ok := r.byPod[pod.Name]
+	if !ok || s.done {
+		return
+	}
+	s.done = true
+	r.finish(s.idx, NodeResult{Node: r.nodes[s.idx].Name, State: StateUnknown, Reason: ReasonPodDeleted,
+		Message: "the probe pod was deleted before it finished (was the namespace " + r.ns + " deleted?)"})
 }
 
 func (r *run) checkDeadlines() {

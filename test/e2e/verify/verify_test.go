@@ -213,6 +213,10 @@ func TestVerifyAndExecOnRealNodes(t *testing.T) {
 		if r.code != 1 {
 			t.Errorf("default --expect encapsulated: exit %d, want 1", r.code)
 		}
+		rep, r = verifyJSON(t, c, "--pool", "worker", "--expect", "not-encapsulated")
+		if r.code != 0 || len(rep.Nodes) != 2 {
+			t.Errorf("--pool worker: exit %d, %d nodes; want 0 and the 2 workers", r.code, len(rep.Nodes))
+		}
 	})
 
 	t.Run("kubelet stopped ends Unknown within the timeout", func(t *testing.T) {
