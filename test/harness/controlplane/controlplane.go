@@ -89,8 +89,6 @@ type ControlPlane struct {
 	ownState  bool
 	logf      func(format string, args ...any)
 
-	apiserver *process
-
 	mu    sync.Mutex
 	procs []*process // in start order; stopped in reverse
 }
@@ -147,23 +145,15 @@ func Start(ctx context.Context, o Options) (_ *ControlPlane, err error) {
 	}
 	cp.logf("pki: %s", time.Since(step).Round(time.Millisecond))
 
-	step = time.Now()
-	if err := retryOnPortClash(func() error { return cp.startEtcd(ctx, o.EtcdBin) }); err != nil {
-		return nil, err
-	}
-	cp.logf("etcd healthy: %s", time.Since(step).Round(time.Millisecond))
-
-	step = time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the CRD creation if Start fails
 	var crdsCreated <-chan crdResult
 	if err := retryOnPortClash(func() (err error) {
-		crdsCreated, err = cp.startAPIServer(ctx, filepath.Join(o.K8sBinDir, "kube-apiserver"), crds)
+		crdsCreated, err = cp.startStoreAndAPIServer(ctx, o.EtcdBin, filepath.Join(o.K8sBinDir, "kube-apiserver"), crds)
 		return err
 	}); err != nil {
 		return nil, err
 	}
-	cp.logf("kube-apiserver ready: %s", time.Since(step).Round(time.Millisecond))
 
 	if err := cp.writeKubeconfig(cp.KubeconfigPath, cp.adminCert, cp.adminKey); err != nil {
 		return nil, err
@@ -368,13 +358,65 @@ func (cp *ControlPlane) untrack(p *process) {
 	cp.State.RemoveProcess(p.pid())
 }
 
-func (cp *ControlPlane) startEtcd(ctx context.Context, bin string) error {
-	ports, err := freePorts(2)
+// startStoreAndAPIServer starts etcd and kube-apiserver together (the
+// apiserver initialises for seconds before it needs etcd, and keeps retrying
+// until etcd answers), waits for both, and meanwhile creates the CRDs (if
+// any) as soon as the apiserver takes them: the rest of the apiserver's
+// start-up then overlaps their establishment. The result of that comes on
+// the returned channel. On a port clash both are stopped, to be started
+// again on new ports.
+func (cp *ControlPlane) startStoreAndAPIServer(ctx context.Context, etcdBin, apiBin string, crds [][]byte) (<-chan crdResult, error) {
+	begin := time.Now()
+	ports, err := freePorts(3)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	client := "http://127.0.0.1:" + strconv.Itoa(ports[0])
-	peer := "http://127.0.0.1:" + strconv.Itoa(ports[1])
+	etcd, err := cp.spawnEtcd(etcdBin, ports[0], ports[1])
+	if err != nil {
+		return nil, err
+	}
+	api, err := cp.spawnAPIServer(apiBin, ports[2])
+	if err != nil {
+		return nil, err
+	}
+	// Cancelled if this attempt fails, so an attempt on a clashing port
+	// does not go on creating CRDs on whatever now listens there.
+	crdCtx, cancel := context.WithCancel(ctx)
+	created := make(chan crdResult, 1)
+	cfg := cp.RESTConfig()
+	go func() {
+		defer cancel()
+		if len(crds) == 0 {
+			return
+		}
+		names, err := createCRDs(crdCtx, cfg, crds)
+		cp.logf("CRDs created: %s", time.Since(begin).Round(time.Millisecond))
+		created <- crdResult{names, err}
+	}()
+
+	err = cp.waitEtcd(ctx, etcd)
+	if err == nil {
+		cp.logf("etcd healthy: %s", time.Since(begin).Round(time.Millisecond))
+		err = cp.waitAPIServer(ctx, api)
+	}
+	if err != nil {
+		cancel()
+		if errors.Is(err, errPortInUse) {
+			for _, p := range []*process{api, etcd} {
+				p.stop(5 * time.Second)
+				cp.untrack(p)
+			}
+		}
+		return nil, err
+	}
+	cp.logf("kube-apiserver ready: %s", time.Since(begin).Round(time.Millisecond))
+	return created, nil
+}
+
+// spawnEtcd starts etcd without waiting for it.
+func (cp *ControlPlane) spawnEtcd(bin string, clientPort, peerPort int) (*process, error) {
+	client := "http://127.0.0.1:" + strconv.Itoa(clientPort)
+	peer := "http://127.0.0.1:" + strconv.Itoa(peerPort)
 	dataDir := cp.path("etcd")
 	os.RemoveAll(dataDir) // a retry starts from scratch
 	args := []string{
@@ -391,13 +433,19 @@ func (cp *ControlPlane) startEtcd(ctx context.Context, bin string) error {
 	}
 	p, err := spawn(cp.State, "etcd", bin, args, cp.LogPath("etcd"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cp.track(p)
 	cp.EtcdURL = client
+	return p, nil
+}
+
+// waitEtcd waits for etcd's /health.
+func (cp *ControlPlane) waitEtcd(ctx context.Context, p *process) error {
 	hc := &http.Client{Timeout: time.Second}
-	err = waitFor(ctx, 30*time.Second, p, func() (bool, error) {
-		resp, err := hc.Get(client + "/health")
+	defer hc.CloseIdleConnections()
+	err := waitFor(ctx, 30*time.Second, p, func() (bool, error) {
+		resp, err := hc.Get(cp.EtcdURL + "/health")
 		if err != nil {
 			return false, nil
 		}
@@ -412,18 +460,14 @@ func (cp *ControlPlane) startEtcd(ctx context.Context, bin string) error {
 }
 
 // spawnAPIServer starts kube-apiserver without waiting for it.
-func (cp *ControlPlane) spawnAPIServer(bin string) error {
-	ports, err := freePorts(1)
-	if err != nil {
-		return err
-	}
-	cp.APIServerURL = "https://127.0.0.1:" + strconv.Itoa(ports[0])
+func (cp *ControlPlane) spawnAPIServer(bin string, port int) (*process, error) {
+	cp.APIServerURL = "https://127.0.0.1:" + strconv.Itoa(port)
 	cp.KubeconfigPath = cp.path("admin.kubeconfig")
 	args := []string{
 		"--etcd-servers=" + cp.EtcdURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
-		"--secure-port=" + strconv.Itoa(ports[0]),
+		"--secure-port=" + strconv.Itoa(port),
 		"--cert-dir=" + cp.path("apiserver-certs"),
 		"--tls-cert-file=" + cp.path("kube-apiserver.crt"),
 		"--tls-private-key-file=" + cp.path("kube-apiserver.key"),
@@ -456,11 +500,10 @@ func (cp *ControlPlane) spawnAPIServer(bin string) error {
 	}
 	p, err := spawn(cp.State, "kube-apiserver", bin, args, cp.LogPath("kube-apiserver"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cp.track(p)
-	cp.apiserver = p
-	return nil
+	return p, nil
 }
 
 type crdResult struct {
@@ -468,39 +511,8 @@ type crdResult struct {
 	err   error
 }
 
-// startAPIServer starts kube-apiserver and waits for /readyz. Meanwhile it
-// creates the CRDs (if any) as soon as the apiserver takes them: the rest of
-// the apiserver's start-up then overlaps their establishment. The result of
-// that comes on the returned channel.
-func (cp *ControlPlane) startAPIServer(ctx context.Context, bin string, crds [][]byte) (<-chan crdResult, error) {
-	if err := cp.spawnAPIServer(bin); err != nil {
-		return nil, err
-	}
-	// Cancelled if this apiserver fails, so an attempt on a clashing port
-	// does not go on creating CRDs on whatever now listens there.
-	crdCtx, cancel := context.WithCancel(ctx)
-	created := make(chan crdResult, 1)
-	cfg := cp.RESTConfig()
-	begin := time.Now()
-	go func() {
-		defer cancel()
-		if len(crds) == 0 {
-			return
-		}
-		names, err := createCRDs(crdCtx, cfg, crds)
-		cp.logf("CRDs created: %s", time.Since(begin).Round(time.Millisecond))
-		created <- crdResult{names, err}
-	}()
-	if err := cp.waitAPIServer(ctx); err != nil {
-		cancel()
-		return nil, err
-	}
-	return created, nil
-}
-
 // waitAPIServer waits for /readyz.
-func (cp *ControlPlane) waitAPIServer(ctx context.Context) error {
-	p := cp.apiserver
+func (cp *ControlPlane) waitAPIServer(ctx context.Context, p *process) error {
 	tlsConfig, err := cp.adminTLS()
 	if err != nil {
 		return err
