@@ -3,7 +3,7 @@
 #
 #   make node-deps      apt-get install what the nodes need and is missing
 #   make cluster-up     start the cluster in the background; prints `export KUBECONFIG=...`
-#   make cluster-status is it running, its nodes
+#   make cluster-status is it running, its nodes (CLUSTER_STATUS_FLAGS=--probe: and each node's mode)
 #   make cluster-down   stop it and remove everything it created
 #   make demo           cluster (unless KUBECONFIG points at a real one), then the plugin's flow
 #   make integration    every suite under ./test (root; builds the cluster binaries first)
@@ -47,7 +47,7 @@ cluster-up: cluster-bins node-deps kubens-cluster
 .PHONY: cluster-status
 ## cluster-status: say whether the local cluster runs, and list its nodes
 cluster-status: kubens-cluster
-	@$(SUDO) $(KUBENS_CLUSTER) status --dir $(CLUSTER_DIR)
+	@$(SUDO) $(KUBENS_CLUSTER) status --dir $(CLUSTER_DIR) $(CLUSTER_STATUS_FLAGS)
 
 .PHONY: cluster-down
 ## cluster-down: stop the local cluster and remove everything it created

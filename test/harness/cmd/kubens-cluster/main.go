@@ -279,7 +279,8 @@ func newDownCmd(streams genericiooptions.IOStreams, dir *string) *cobra.Command 
 }
 
 func newStatusCmd(streams genericiooptions.IOStreams, dir *string) *cobra.Command {
-	return &cobra.Command{
+	var probe bool
+	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Say whether the cluster runs, and list its nodes",
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -302,7 +303,7 @@ func newStatusCmd(streams genericiooptions.IOStreams, dir *string) *cobra.Comman
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
 			nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 			if err != nil {
@@ -321,11 +322,26 @@ func newStatusCmd(streams genericiooptions.IOStreams, dir *string) *cobra.Comman
 						roles = append(roles, r)
 					}
 				}
-				fmt.Fprintf(streams.Out, "node %s roles=%s ready=%s\n", n.Name, strings.Join(roles, ","), ready)
+				mode := ""
+				if probe {
+					mode = " mode=" + probeMode(ctx, client, n.Name)
+				}
+				fmt.Fprintf(streams.Out, "node %s roles=%s ready=%s%s\n", n.Name, strings.Join(roles, ","), ready, mode)
 			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&probe, "probe", false, "run a namespace probe pod on each node and show its mode (plain, encapsulated, split)")
+	return cmd
+}
+
+// probeMode asks a debug pod on the node which mode it is in.
+func probeMode(ctx context.Context, client kubernetes.Interface, nodeName string) string {
+	r, err := harness.ProbeNamespaces(ctx, client, nodeName)
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	return string(r.Mode())
 }
 
 // daemonPID reads the pidfile and says whether that process still runs.
