@@ -112,6 +112,11 @@ Exit status: 0 when every node is in the --expect state, 1 when any is not
 			return o.Run(cmd.Context())
 		},
 	}
+	// A mistyped flag means verify could not run: exit 2, like every other
+	// "could not run", so scripts can tell it from "a node is not as expected".
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &ExitError{Code: verifyExitCannotRun, Err: newUsageError(c, err)}
+	})
 	f := cmd.Flags()
 	f.BoolVar(&o.AllNodes, "all-nodes", false, "Verify every node of the cluster.")
 	f.StringVarP(&o.Selector, "selector", "l", "", "Verify the nodes matching this label selector.")
