@@ -66,6 +66,7 @@ func goreleaserNames(t *testing.T, tag string) map[string]string {
 			Binary  string   `json:"binary"`
 			Env     []string `json:"env"`
 			Flags   []string `json:"flags"`
+			Ldflags []string `json:"ldflags"`
 			Targets []string `json:"targets"`
 		} `json:"builds"`
 		Archives []struct {
@@ -100,8 +101,16 @@ func goreleaserNames(t *testing.T, tag string) map[string]string {
 	for _, f := range a.Files {
 		srcs = append(srcs, f.Src)
 	}
-	if !slices.Contains(srcs, "LICENSE") {
-		t.Errorf(".goreleaser.yaml: archives must carry LICENSE (krew's validator refuses an archive without one); files=%v", srcs)
+	// The same contents as make dist's archives (.krew.yaml lists them).
+	for _, want := range []string{"LICENSE", "kubectl_complete-kubens"} {
+		if !slices.Contains(srcs, want) {
+			t.Errorf(".goreleaser.yaml: archives must carry %s like make dist's (krew's validator refuses an archive without a LICENSE); files=%v", want, srcs)
+		}
+	}
+	if !slices.ContainsFunc(b.Ldflags, func(f string) bool {
+		return strings.Contains(f, "github.com/oc-kubens/oc-kubens/internal/version.version={{ .Tag }}")
+	}) {
+		t.Errorf(".goreleaser.yaml: ldflags must stamp the tag into internal/version as make dist does; ldflags=%v", b.Ldflags)
 	}
 	expand := func(tmpl, goos, goarch string) string {
 		r := strings.NewReplacer("{{ .ProjectName }}", cfg.ProjectName, "{{ .Tag }}", tag, "{{ .Os }}", goos, "{{ .Arch }}", goarch)
