@@ -322,3 +322,23 @@ func TestStatusOutputs(t *testing.T) {
 	r = run(t, kc, "status", "-o", "wide")
 	mustContain(t, "wide", r.stdout, "NODE", "master-0", "worker-0", "worker-1", "Done")
 }
+
+// A single-node cluster gets the stronger warning; a role no pool selects is
+// an error naming the pools, and nothing is created.
+func TestSingleNodeAndUnknownRole(t *testing.T) {
+	s := startSim(t, simOptions{Nodes: map[string][]string{"sno": {"master", "worker"}}})
+	kc := s.cp.KubeconfigPath
+	r := run(t, kc, "enable", "--dry-run=client")
+	if r.code != 0 {
+		t.Fatal(r)
+	}
+	mustContain(t, "plan", r.stdout, "SINGLE-NODE cluster", "API server itself are down", "master     1 node", "worker     0 nodes")
+	r = run(t, kc, "enable", "--yes", "--role", "arbiter")
+	if r.code == 0 {
+		t.Fatalf("enable --role arbiter without an arbiter pool succeeded: %s", r)
+	}
+	mustContain(t, "stderr", r.stderr, `no MachineConfigPool selects MachineConfig 99-kubens-arbiter (role "arbiter"); pools on this cluster: master, worker`)
+	if n := len(s.managedMCs(t)); n != 0 {
+		t.Fatalf("%d MachineConfigs created", n)
+	}
+}
