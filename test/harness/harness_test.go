@@ -14,10 +14,10 @@ func TestReportMode(t *testing.T) {
 		r    NamespaceReport
 		want node.Mode
 	}{
-		{NamespaceReport{"mnt:[1]", "mnt:[1]", "mnt:[1]"}, node.Plain},
-		{NamespaceReport{"mnt:[1]", "mnt:[2]", "mnt:[2]"}, node.Encapsulated},
-		{NamespaceReport{"mnt:[1]", "mnt:[2]", "mnt:[1]"}, node.Split},
-		{NamespaceReport{"mnt:[1]", "mnt:[1]", "mnt:[2]"}, node.Split},
+		{NamespaceReport{PID1: "mnt:[1]", Kubelet: "mnt:[1]", Containerd: "mnt:[1]"}, node.Plain},
+		{NamespaceReport{PID1: "mnt:[1]", Kubelet: "mnt:[2]", Containerd: "mnt:[2]"}, node.Encapsulated},
+		{NamespaceReport{PID1: "mnt:[1]", Kubelet: "mnt:[2]", Containerd: "mnt:[1]"}, node.Split},
+		{NamespaceReport{PID1: "mnt:[1]", Kubelet: "mnt:[1]", Containerd: "mnt:[2]"}, node.Split},
 	} {
 		if got := tt.r.Mode(); got != tt.want {
 			t.Errorf("%+v: %s, want %s", tt.r, got, tt.want)
@@ -65,6 +65,16 @@ func TestNodesModes(t *testing.T) {
 		}
 		if got := r.Mode(); got != want {
 			t.Errorf("%s: probe says %s (%+v), want %s", name, got, r, want)
+		}
+		// The probe's own root filesystem is an overlay mount: the kubelet
+		// always sees it; PID 1 (systemd on a real node) only when plain.
+		switch {
+		case r.KubeletOverlays == 0:
+			t.Errorf("%s: the kubelet sees no container mount: %+v", name, r)
+		case want == node.Plain && r.PID1Overlays == 0:
+			t.Errorf("%s: plain, yet PID 1 sees no container mount: %+v", name, r)
+		case want == node.Encapsulated && r.PID1Overlays != 0:
+			t.Errorf("%s: encapsulated, yet PID 1 sees %d container mounts: %+v", name, r.PID1Overlays, r)
 		}
 		t.Logf("%s: %s %+v (%s)", name, r.Mode(), r, time.Since(start).Round(time.Millisecond))
 	}

@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,9 +17,12 @@ import (
 )
 
 // NamespaceReport is what a privileged hostPID pod on a node sees: the mount
-// namespaces of the node's PID 1, kubelet and containerd ("mnt:[4026...]").
+// namespaces of the node's PID 1, kubelet and containerd ("mnt:[4026...]"),
+// and how many container root filesystems (overlay mounts) PID 1 and the
+// kubelet each see. Encapsulation hides them from PID 1.
 type NamespaceReport struct {
-	PID1, Kubelet, Containerd string
+	PID1, Kubelet, Containerd     string
+	PID1Overlays, KubeletOverlays int
 }
 
 // Mode classifies the report the way the docs verify encapsulation: all
@@ -40,7 +44,8 @@ func (r NamespaceReport) Mode() node.Mode {
 // and reading it needs no apiserver-to-kubelet connection.
 const probeScript = `k=$(pidof kubelet); c=$(pidof containerd)
 [ -n "$k" ] && [ -n "$c" ] || { echo "kubelet=$k containerd=$c: not found" >&2; exit 1; }
-echo "pid1=$(readlink /proc/1/ns/mnt) kubelet=$(readlink /proc/$k/ns/mnt) containerd=$(readlink /proc/$c/ns/mnt)" > /dev/termination-log`
+echo "pid1=$(readlink /proc/1/ns/mnt) kubelet=$(readlink /proc/$k/ns/mnt) containerd=$(readlink /proc/$c/ns/mnt)" \
+  "pid1overlays=$(grep -c ' - overlay ' /proc/1/mountinfo) kubeletoverlays=$(grep -c ' - overlay ' /proc/$k/mountinfo)" > /dev/termination-log`
 
 // ProbeNamespaces runs a privileged hostPID pod (tools image, the host's / at
 // /host) on the node and returns what it reports. The pod is deleted after.
@@ -111,6 +116,10 @@ func parseReport(msg string) (NamespaceReport, error) {
 			r.Kubelet = v
 		case "containerd":
 			r.Containerd = v
+		case "pid1overlays":
+			r.PID1Overlays, _ = strconv.Atoi(v)
+		case "kubeletoverlays":
+			r.KubeletOverlays, _ = strconv.Atoi(v)
 		}
 	}
 	if !strings.HasPrefix(r.PID1, "mnt:") || !strings.HasPrefix(r.Kubelet, "mnt:") || !strings.HasPrefix(r.Containerd, "mnt:") {
