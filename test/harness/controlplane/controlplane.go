@@ -149,7 +149,11 @@ func Start(ctx context.Context, o Options) (_ *ControlPlane, err error) {
 	defer cancel() // ends the CRD creation if Start fails
 	var crdsCreated <-chan crdResult
 	if err := retryOnPortClash(func() (err error) {
-		crdsCreated, err = cp.startStoreAndAPIServer(ctx, o.EtcdBin, filepath.Join(o.K8sBinDir, "kube-apiserver"), crds)
+		ports, err := freePorts(3)
+		if err != nil {
+			return err
+		}
+		crdsCreated, err = cp.startStoreAndAPIServer(ctx, o.EtcdBin, filepath.Join(o.K8sBinDir, "kube-apiserver"), crds, ports)
 		return err
 	}); err != nil {
 		return nil, err
@@ -365,12 +369,9 @@ func (cp *ControlPlane) untrack(p *process) {
 // start-up then overlaps their establishment. The result of that comes on
 // the returned channel. On a port clash both are stopped, to be started
 // again on new ports.
-func (cp *ControlPlane) startStoreAndAPIServer(ctx context.Context, etcdBin, apiBin string, crds [][]byte) (<-chan crdResult, error) {
+// ports are etcd's client and peer ports and the apiserver's.
+func (cp *ControlPlane) startStoreAndAPIServer(ctx context.Context, etcdBin, apiBin string, crds [][]byte, ports []int) (<-chan crdResult, error) {
 	begin := time.Now()
-	ports, err := freePorts(3)
-	if err != nil {
-		return nil, err
-	}
 	etcd, err := cp.spawnEtcd(etcdBin, ports[0], ports[1])
 	if err != nil {
 		return nil, err
@@ -402,8 +403,10 @@ func (cp *ControlPlane) startStoreAndAPIServer(ctx context.Context, etcdBin, api
 	if err != nil {
 		cancel()
 		if errors.Is(err, errPortInUse) {
+			// Nothing to keep from this attempt: no grace period.
 			for _, p := range []*process{api, etcd} {
-				p.stop(5 * time.Second)
+				p.kill()
+				<-p.done
 				cp.untrack(p)
 			}
 		}

@@ -89,7 +89,13 @@ func (p *process) exited() bool {
 	}
 }
 
-func (p *process) kill() { syscall.Kill(-p.pid(), syscall.SIGKILL) }
+// kill SIGKILLs the process group, unless the process is already reaped
+// (its PID, and so the group ID, may then belong to someone else).
+func (p *process) kill() {
+	if !p.exited() {
+		syscall.Kill(-p.pid(), syscall.SIGKILL)
+	}
+}
 
 // stop sends SIGTERM to the process group, waits up to grace, then SIGKILLs
 // it and waits for the reap.
