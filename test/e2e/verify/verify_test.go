@@ -135,6 +135,28 @@ func TestVerifyAndExecOnRealNodes(t *testing.T) {
 		noLeftovers(t, c.Client, 30*time.Second)
 	})
 
+	t.Run("exec with no command opens a shell on a terminal", func(t *testing.T) {
+		if _, err := exec.LookPath("script"); err != nil {
+			t.Skip("script (util-linux) is needed to give the plugin a terminal")
+		}
+		// script gives the built binary a pseudo-terminal as stdin and
+		// stdout, like a person at a terminal; -e returns the shell's code.
+		line := strings.Join(append([]string{pluginBinary(t), "exec", c.Node("master-0").Name, "--kubeconfig", c.KubeconfigPath()}, imageFlags...), " ")
+		cmd := exec.Command("script", "-qec", line, "/dev/null")
+		cmd.Stdin = strings.NewReader("echo marker-$((6*7)); exit 3\n")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		t.Logf("terminal session: %v\n%s", err, out.String())
+		if code := cmd.ProcessState.ExitCode(); code != 3 {
+			t.Errorf("exit %d, want the shell's 3", code)
+		}
+		if !strings.Contains(out.String(), "marker-42") {
+			t.Errorf("the shell did not run the typed command")
+		}
+		noLeftovers(t, c.Client, 30*time.Second)
+	})
+
 	t.Run("stale namespaces of crashed runs are swept", func(t *testing.T) {
 		mk := func(label string, expires time.Time) string {
 			ns := vfy.NamespaceFor(vfy.NamespaceOptions{Prefix: "oc-kubens-verify-", Purpose: label, Expires: expires})
