@@ -60,7 +60,8 @@ bench-verify: cluster-bins
 	  echo "at least 20 times faster than node by node."; \
 	  echo; \
 	  echo "Machine: $$(nproc) CPUs, $$(go env GOOS)/$$(go env GOARCH), $$(go version | awk '{print $$3}'). The API server, etcd,"; \
-	  echo "the agent and the plugin share these cores."; \
+	  echo "the agent and the plugin share these cores, with whatever else runs on the machine: load"; \
+	  echo "average $$(cut -d' ' -f1-3 /proc/loadavg) when this report was written."; \
 	  echo; \
 	  echo "Raw \`go test -bench\` output:"; \
 	  echo; \
