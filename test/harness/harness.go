@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -33,13 +34,23 @@ import (
 	"github.com/oc-kubens/oc-kubens/test/harness/testenv"
 )
 
-// KubeletSysctls are the global sysctls the kubelet rewrites at start; the
-// harness saves them before the first kubelet and restores them when the last
-// cluster on the machine goes down.
+// KubeletSysctls are the global sysctls the kubelet rewrites at start, and
+// the inotify limit the harness raises; the harness saves them before the
+// first kubelet and restores them when the last cluster on the machine goes
+// down.
 var KubeletSysctls = []string{
 	"vm.overcommit_memory", "vm.panic_on_oom", "kernel.panic", "kernel.panic_on_oops",
 	"kernel.keys.root_maxkeys", "kernel.keys.root_maxbytes",
+	inotifyInstances,
 }
+
+// Each node takes about 7 inotify instances (kubelet 6, containerd 1);
+// Debian's default of 128 per user caps all clusters on a machine together
+// at about 15 nodes, so Up raises it to at least minInotifyInstances.
+const (
+	inotifyInstances    = "fs.inotify.max_user_instances"
+	minInotifyInstances = 1024
+)
 
 // NodeSpec describes one node of the cluster.
 type NodeSpec struct {
@@ -185,6 +196,9 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 	if err := c.savedSysctls(); err != nil {
+		return nil, err
+	}
+	if err := raiseSysctl(inotifyInstances, minInotifyInstances); err != nil {
 		return nil, err
 	}
 
@@ -401,6 +415,18 @@ func readSysctls() (map[string]string, error) {
 		m[n] = strings.TrimSpace(string(b))
 	}
 	return m, nil
+}
+
+// raiseSysctl sets an integer sysctl to min unless it is higher already.
+func raiseSysctl(name string, min int) error {
+	b, err := os.ReadFile(sysctlPath(name))
+	if err != nil {
+		return err
+	}
+	if cur, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && cur >= min {
+		return nil
+	}
+	return os.WriteFile(sysctlPath(name), []byte(strconv.Itoa(min)+"\n"), 0o644)
 }
 
 func sysctlPath(name string) string {
