@@ -84,11 +84,18 @@ kubens.service.
 This plugin renders, applies, waits for, checks and removes that switch.
 Changing it makes the Machine Config Operator drain and REBOOT EVERY NODE of
 each affected pool, maxUnavailable at a time.`,
-		Example: `  # Print the MachineConfigs for the master and worker pools
-  oc kubens render
+		Example: `  # See the plan: pools, node counts, what reboots (changes nothing)
+  oc kubens enable --dry-run=client
 
-  # Print the version of the plugin
-  oc kubens version`,
+  # Turn it on and wait until every pool has rolled it out (nodes reboot)
+  oc kubens enable --yes --wait
+
+  # Where does each pool and node stand, and is every node really encapsulated?
+  oc kubens status
+  oc kubens verify --all-nodes
+
+  # Print the MachineConfigs instead, for review or GitOps
+  oc kubens render`,
 		Annotations: map[string]string{
 			cobra.CommandDisplayNameAnnotation: displayName,
 		},
