@@ -211,7 +211,7 @@ func SweepStale(ctx context.Context, client kubernetes.Interface, now time.Time)
 		if now.Before(exp) {
 			continue
 		}
-		if err := client.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		if err := DeleteNamespace(client, ns.Name); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -311,12 +311,15 @@ func (r *run) loop(ctx context.Context, rv string) error {
 				// The watch ended (for example its resourceVersion
 				// expired): list to catch up, then watch from there.
 				w.Stop()
-				if w, err = r.relist(ctx); err != nil {
+				nw, err := r.relist(ctx)
+				if err != nil {
 					if ctx.Err() != nil {
-						continue
+						r.finishOpen(ReasonInterrupted, "verify was interrupted before this node's probe finished")
+						return ctx.Err()
 					}
 					return fmt.Errorf("watch the probe pods: %w", err)
 				}
+				w = nw
 				continue
 			}
 			if pod, ok := ev.Object.(*corev1.Pod); ok {
