@@ -82,12 +82,39 @@ func TestWaitDoesNotReturnEarly(t *testing.T) {
 	if !updated(p) || p.Status.Configuration.Name != oldConfig || contains(sourceNames(p), "99-kubens-worker") {
 		t.Fatalf("race precondition not met: right after apply the pool should still be Updated=True at %s, got %+v", oldConfig, p.Status)
 	}
+	// An independent watch notes when the pool reaches the end state, to
+	// measure how fast wait reacts (it must be watch-driven, not polling).
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	rolledOut := make(chan time.Time, 1)
+	go func() {
+		for snap := range mcp.WatchPools(watchCtx, s.mcfg.MachineconfigurationV1().MachineConfigPools(), mcp.WatchOptions{}) {
+			for i := range snap {
+				e := mcp.Expectation{Pool: "worker", Present: []string{"99-kubens-worker"}}
+				if snap[i].Name == "worker" && mcp.Rendered(&snap[i], e) && mcp.RolledOut(&snap[i]) {
+					rolledOut <- time.Now()
+					return
+				}
+			}
+		}
+	}()
 	start := time.Now()
 	r := run(t, kc, "wait", "--timeout", "2m")
 	if r.code != 0 {
 		t.Fatalf("wait: %s", r)
 	}
-	took := time.Since(start)
+	returned := time.Now()
+	took := returned.Sub(start)
+	select {
+	case at := <-rolledOut:
+		lag := returned.Sub(at)
+		t.Logf("wait returned %s after an independent watch saw the pool reach its end state (negative: wait saw it first)", lag)
+		if lag > time.Second {
+			t.Errorf("wait reacted %s after the rollout finished, want under a second", lag)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the independent watch never saw the rollout finish")
+	}
 	p = s.pool(t, "worker")
 	if p.Status.Configuration.Name == oldConfig || p.Status.Configuration.Name != p.Spec.Configuration.Name ||
 		!contains(sourceNames(p), "99-kubens-worker") || !updated(p) || p.Status.UpdatedMachineCount != p.Status.MachineCount {
