@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	imagev1 "github.com/openshift/api/image/v1"
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	imagev1client "github.com/openshift/client-go/image/clientset/versioned/typed/image/v1"
 	"github.com/spf13/cobra"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 
 	"github.com/oc-kubens/oc-kubens/pkg/mcp"
@@ -342,21 +344,29 @@ func (o *VerifyOptions) selectNodes(ctx context.Context, mcAPI bool) ([]corev1.N
 // else the openshift/tools:latest image stream, else the support-tools
 // image; outside OpenShift the flag is required.
 func resolveImage(ctx context.Context, c *clusterClients, flag string) (string, error) {
+	return pickImage(ctx, c.disc, func(ctx context.Context) (*imagev1.ImageStream, error) {
+		images, err := imagev1client.NewForConfig(c.config)
+		if err != nil {
+			return nil, err
+		}
+		return images.ImageStreams("openshift").Get(ctx, "tools", metav1.GetOptions{})
+	}, flag)
+}
+
+// pickImage is resolveImage with the image stream lookup passed in.
+func pickImage(ctx context.Context, disc discovery.DiscoveryInterface, toolsStream func(context.Context) (*imagev1.ImageStream, error), flag string) (string, error) {
 	if flag != "" {
 		return flag, nil
 	}
-	if _, err := c.disc.ServerResourcesForGroupVersion("image.openshift.io/v1"); err != nil {
+	if _, err := disc.ServerResourcesForGroupVersion("image.openshift.io/v1"); err != nil {
 		if apierrors.IsNotFound(err) {
 			return "", errors.New("--image is required on clusters without OpenShift's image API: name an image with a POSIX sh that every node can pull, e.g. --image=busybox:1.36 (host tools are used through chroot /host)")
 		}
 		return "", explainAPIError(err, "discover the image API")
 	}
-	images, err := imagev1client.NewForConfig(c.config)
-	if err != nil {
-		return "", err
-	}
-	is, err := images.ImageStreams("openshift").Get(ctx, "tools", metav1.GetOptions{})
-	if err == nil {
+	// Any failure to read the stream (missing, forbidden) falls back, as
+	// oc debug does.
+	if is, err := toolsStream(ctx); err == nil {
 		for _, tag := range is.Status.Tags {
 			if tag.Tag == "latest" && len(tag.Items) > 0 && tag.Items[0].DockerImageReference != "" {
 				return tag.Items[0].DockerImageReference, nil

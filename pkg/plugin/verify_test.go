@@ -2,10 +2,16 @@ package plugin
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"strings"
 	"testing"
 
+	imagev1 "github.com/openshift/api/image/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	fakediscovery "k8s.io/client-go/discovery/fake"
+	clienttesting "k8s.io/client-go/testing"
 )
 
 // Flag mistakes in verify exit 2 ("could not run") with a message that says
@@ -65,5 +71,46 @@ func TestExecArgs(t *testing.T) {
 	cmd := NewCmdExec(nil, genericiooptions.IOStreams{})
 	if err := o.Complete(cmd, []string{"n1", "cat", "/x"}); err != nil || o.Node != "n1" || len(o.Command) != 2 || o.TTY {
 		t.Fatalf("complete: %v %+v", err, o)
+	}
+}
+
+func TestPickImage(t *testing.T) {
+	openshift := &fakediscovery.FakeDiscovery{Fake: &clienttesting.Fake{}}
+	openshift.Resources = []*metav1.APIResourceList{{GroupVersion: "image.openshift.io/v1"}}
+	plain := &fakediscovery.FakeDiscovery{Fake: &clienttesting.Fake{}}
+	stream := func(ref string) func(context.Context) (*imagev1.ImageStream, error) {
+		return func(context.Context) (*imagev1.ImageStream, error) {
+			if ref == "" {
+				return nil, errors.New("imagestreams.image.openshift.io \"tools\" is forbidden")
+			}
+			return &imagev1.ImageStream{Status: imagev1.ImageStreamStatus{Tags: []imagev1.NamedTagEventList{
+				{Tag: "other", Items: []imagev1.TagEvent{{DockerImageReference: "wrong"}}},
+				{Tag: "latest", Items: []imagev1.TagEvent{{DockerImageReference: ref}}},
+			}}}, nil
+		}
+	}
+	tests := []struct {
+		name, flag, want, wantErr string
+		disc                      *fakediscovery.FakeDiscovery
+		stream                    func(context.Context) (*imagev1.ImageStream, error)
+	}{
+		{name: "flag wins", flag: "busybox:1.36", disc: plain, want: "busybox:1.36"},
+		{name: "openshift tools stream", disc: openshift, stream: stream("quay.io/openshift/tools@sha256:abc"), want: "quay.io/openshift/tools@sha256:abc"},
+		{name: "openshift fallback", disc: openshift, stream: stream(""), want: "registry.redhat.io/rhel9/support-tools"},
+		{name: "plain kubernetes needs --image", disc: plain, wantErr: "--image is required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := pickImage(context.Background(), tt.disc, tt.stream, tt.flag)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
+			}
+		})
 	}
 }
