@@ -16,7 +16,7 @@ import (
 // pool's config, holding a degraded state, or starting an update when the
 // node controller changed desiredConfig.
 func (m *MCO) syncDaemon(ctx context.Context, name string) error {
-	n, err := m.nodes.Get(name)
+	n, err := m.getNode(name)
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
@@ -171,11 +171,6 @@ func (m *MCO) complete(ctx context.Context, name, target string) error {
 	delete(m.rebooted, name)
 	m.mu.Unlock()
 	m.opts.Logf("mcosim: node %s at %s", name, target)
-	// Until the cache shows the node done, a look at it would start the
-	// same update again.
-	m.waitCache(ctx, name, func(n *corev1.Node) bool {
-		return n.Annotations[CurrentConfigAnnotation] == target && n.Annotations[StateAnnotation] == StateDone
-	})
 	return nil
 }
 
@@ -230,7 +225,7 @@ func (m *MCO) waitReady(ctx context.Context, name string, since time.Time) error
 	since = since.Truncate(time.Second) // API times have second precision
 	deadline := time.Now().Add(m.opts.ReadyTimeout)
 	for {
-		n, err := m.nodes.Get(name)
+		n, err := m.getNode(name)
 		if err == nil {
 			c := readyCondition(n)
 			if c == nil {

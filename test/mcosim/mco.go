@@ -101,6 +101,7 @@ type MCO struct {
 	degradeOnUpdate map[string]string // node -> reason, armed for its next update
 	inflight        map[string]bool   // nodes with an update under way
 	rebooted        map[string]string // node -> config it rebooted into, until recorded
+	pending         map[string]*pendingWrite
 	stopped         bool
 }
 
@@ -135,6 +136,7 @@ func Start(ctx context.Context, cfg *rest.Config, r Rebooter, o Options) (*MCO, 
 		degradeOnUpdate: map[string]string{},
 		inflight:        map[string]bool{},
 		rebooted:        map[string]string{},
+		pending:         map[string]*pendingWrite{},
 	}
 	m.ctx, m.cancel = context.WithCancel(ctx)
 

@@ -371,7 +371,10 @@ func TestBootstrapRenderDelayAndRollout(t *testing.T) {
 	oldMaster := e.pool("master").Spec.Configuration.Name
 	oldGen := e.pool("worker").Generation
 
-	// Enable: the render waits RenderDelay; until then the old Updated=True stands.
+	// Enable: the render waits RenderDelay; until then the old Updated=True
+	// stands. Like the MCO's, the delay runs from the first change of a burst,
+	// and Start itself queued renders: let those pass first.
+	time.Sleep(o.RenderDelay + 500*time.Millisecond)
 	busy := e.watchBusy("w1", "w2", "w3")
 	created := time.Now()
 	e.createMC("99-kubens-worker", "worker", enableKubens)

@@ -72,7 +72,7 @@ func (m *MCO) syncPool(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	allNodes, err := m.nodes.List(labels.Everything())
+	allNodes, err := m.listNodes()
 	if err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func (m *MCO) syncPool(ctx context.Context, name string) error {
 			if len(candidates) > 0 {
 				// Status right away, as the MCO's syncStatusOnly after
 				// updateCandidateMachines: Updating=True with 0 updated.
-				if allNodes, err = m.nodes.List(labels.Everything()); err != nil {
+				if allNodes, err = m.listNodes(); err != nil {
 					return err
 				}
 				nodes = nodesByPool(allNodes, allPools)[pool.Name]
@@ -126,25 +126,15 @@ func (m *MCO) patchNode(ctx context.Context, name string, annotations map[string
 	if err != nil {
 		return err
 	}
-	_, err = m.kube.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, data, metav1.PatchOptions{FieldManager: "machine-config-daemon"})
-	return err
-}
-
-// waitCache waits (briefly) until the node cache satisfies ok.
-func (m *MCO) waitCache(ctx context.Context, name string, ok func(*corev1.Node) bool) {
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if n, err := m.nodes.Get(name); err == nil && ok(n) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if _, err = m.kube.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, data, metav1.PatchOptions{FieldManager: "machine-config-daemon"}); err != nil {
+		return err
 	}
+	m.recordWrite(name, annotations, unschedulable)
+	return nil
 }
 
-// targetNodes sets desiredConfig on candidates (a few at a time: large pools
-// with a percentage maxUnavailable hand out dozens at once), then lets the
-// cache catch up before anything counts unavailable nodes again, or a stale
-// read could exceed maxUnavailable.
+// targetNodes sets desiredConfig on candidates, a few at a time: large pools
+// with a percentage maxUnavailable hand out dozens at once.
 func (m *MCO) targetNodes(ctx context.Context, pool *mcfgv1.MachineConfigPool, candidates []*corev1.Node) error {
 	target := pool.Spec.Configuration.Name
 	sem := make(chan struct{}, 8)
@@ -167,9 +157,6 @@ func (m *MCO) targetNodes(ctx context.Context, pool *mcfgv1.MachineConfigPool, c
 	close(errs)
 	for err := range errs {
 		return err
-	}
-	for _, n := range candidates {
-		m.waitCache(ctx, n.Name, func(n *corev1.Node) bool { return n.Annotations[DesiredConfigAnnotation] == target })
 	}
 	return nil
 }
