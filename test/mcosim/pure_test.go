@@ -409,3 +409,58 @@ func TestSetConditionKeepsTransitionTime(t *testing.T) {
 		t.Errorf("transition time not moved: %+v", c)
 	}
 }
+
+func TestUpdateCandidates(t *testing.T) {
+	p := pool("worker", []string{"worker"}, nil)
+	p.Spec.Configuration.Name = "new"
+	names := func(ns []*corev1.Node) string {
+		var s []string
+		for _, n := range ns {
+			s = append(s, n.Name)
+		}
+		return strings.Join(s, ",")
+	}
+	for _, tt := range []struct {
+		name     string
+		maxU     int
+		nodes    []*corev1.Node
+		want     string
+		capacity int
+	}{
+		{"one at a time", 1, []*corev1.Node{node("a", "old", "old", "Done", ""), node("b", "old", "old", "Done", "")}, "a", 1},
+		{"two at a time", 2, []*corev1.Node{node("a", "old", "old", "Done", ""), node("b", "old", "old", "Done", ""), node("c", "old", "old", "Done", "")}, "a,b", 2},
+		{"one busy uses the budget", 1, []*corev1.Node{node("a", "old", "new", "Working", "", cordoned), node("b", "old", "old", "Done", "")}, "", 0},
+		{"one busy of two", 2, []*corev1.Node{node("a", "old", "new", "Working", "", cordoned), node("b", "old", "old", "Done", ""), node("c", "old", "old", "Done", "")}, "b", 1},
+		{"a node failing this config holds the rollout", 1, []*corev1.Node{node("a", "old", "new", "Degraded", "x"), node("b", "old", "old", "Done", "")}, "", 0},
+		{"NotReady counts as unavailable", 1, []*corev1.Node{node("a", "new", "new", "Done", "", notReady), node("b", "old", "old", "Done", "")}, "", 0},
+		// As in the MCO, a node without annotations (still booting) is unavailable.
+		{"a node not booted yet uses the budget", 1, []*corev1.Node{node("a", "", "", "", ""), node("b", "old", "old", "Done", "")}, "", 0},
+		{"a node not booted yet is never a candidate", 2, []*corev1.Node{node("a", "", "", "", ""), node("b", "old", "old", "Done", "")}, "b", 1},
+		{"all done", 1, []*corev1.Node{node("a", "new", "new", "Done", "")}, "", 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, capacity := updateCandidates(p, tt.nodes, tt.maxU)
+			if names(got) != tt.want || capacity != tt.capacity {
+				t.Errorf("got %q (capacity %d), want %q (capacity %d)", names(got), capacity, tt.want, tt.capacity)
+			}
+		})
+	}
+}
+
+func TestReadYourWrites(t *testing.T) {
+	m := &MCO{pending: map[string]*pendingWrite{}}
+	cached := node("a", "old", "old", "Done", "")
+	m.recordWrite("a", map[string]string{DesiredConfigAnnotation: "new"}, nil)
+	m.recordWrite("a", map[string]string{StateAnnotation: "Working"}, ptr(true))
+	v := m.view(cached)
+	if v.Annotations[DesiredConfigAnnotation] != "new" || v.Annotations[StateAnnotation] != "Working" || !v.Spec.Unschedulable {
+		t.Fatalf("view misses own writes: %v unschedulable=%v", v.Annotations, v.Spec.Unschedulable)
+	}
+	if cached.Annotations[DesiredConfigAnnotation] != "old" {
+		t.Fatal("view mutated the cached object")
+	}
+	caught := node("a", "old", "new", "Working", "", cordoned)
+	if m.view(caught) != caught || len(m.pending) != 0 {
+		t.Error("a cache that shows the writes should end the overlay")
+	}
+}
