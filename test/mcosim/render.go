@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -137,7 +138,9 @@ func (m *MCO) render(ctx context.Context, pool *mcfgv1.MachineConfigPool, all []
 }
 
 func (m *MCO) setRenderDegraded(ctx context.Context, pool string, cause error) error {
-	msg := fmt.Sprintf("Failed to render configuration for pool %s: %v", pool, cause)
+	prefix := fmt.Sprintf("Failed to render configuration for pool %s: ", pool)
+	// A FailRender message may already carry the prefix; say it once.
+	msg := prefix + strings.TrimPrefix(cause.Error(), prefix)
 	m.opts.Logf("mcosim: %s", msg)
 	return m.updatePoolStatus(ctx, pool, func(p *mcfgv1.MachineConfigPool) {
 		setCondition(&p.Status, newCondition(mcfgv1.MachineConfigPoolRenderDegraded, corev1.ConditionTrue, "", msg, now()))
