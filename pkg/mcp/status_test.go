@@ -136,3 +136,25 @@ func TestDeriveNodes(t *testing.T) {
 		t.Fatalf("DegradedNodes = %v", deg)
 	}
 }
+
+func TestExpectedUnitState(t *testing.T) {
+	p := pool("worker", "worker")
+	on, off := map[string]bool{"kubens.service": true}, map[string]bool{"kubens.service": false}
+	tests := []struct {
+		name string
+		mcs  []mcfgv1.MachineConfig
+		want UnitState
+	}{
+		{"nothing lists it", []mcfgv1.MachineConfig{mc("00-worker", "worker", nil)}, UnitDisabled},
+		{"ours enables it over the base", []mcfgv1.MachineConfig{mc("99-kubens-worker", "worker", on), mc("00-worker", "worker", off)}, UnitEnabled},
+		{"a later MC disables it", []mcfgv1.MachineConfig{mc("99-kubens-worker", "worker", on), mc("99-zz-off", "worker", off)}, UnitDisabled},
+		{"other pools' MCs and rendered configs do not count", []mcfgv1.MachineConfig{mc("99-kubens-master", "master", on), rendered("rendered-worker-1", "worker", on)}, UnitDisabled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ExpectedUnitState(&p, tt.mcs, "kubens.service"); got != tt.want {
+				t.Fatalf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}

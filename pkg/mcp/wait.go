@@ -10,6 +10,8 @@ import (
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/oc-kubens/oc-kubens/pkg/manifests"
 )
 
 // Expectation is what phase 1 of the wait checks on one pool: the render
@@ -21,7 +23,17 @@ type Expectation struct {
 	// Present MCs must be in spec.configuration.source, Absent ones must not.
 	Present []string
 	Absent  []string
+	// Unit, when set, must be in state UnitState in the rendered config
+	// named by spec.configuration. Names alone miss a change to an MC that
+	// is already in the source (enable over an MC applied with enabled:
+	// false): its old rendered config still lists it.
+	Unit      string
+	UnitState UnitState
 }
+
+// UnitLookup tells the state of a unit in a rendered config, by name;
+// UnitUnknown when it cannot tell (yet).
+type UnitLookup func(config, unit string) UnitState
 
 // Phase is how far one pool has got.
 type Phase string
@@ -125,6 +137,16 @@ func Rendered(p *mcfgv1.MachineConfigPool, e Expectation) bool {
 	return true
 }
 
+func unitRendered(p *mcfgv1.MachineConfigPool, e Expectation, units UnitLookup) bool {
+	if e.Unit == "" {
+		return true
+	}
+	if units == nil {
+		return false
+	}
+	return units(p.Spec.Configuration.Name, e.Unit) == e.UnitState
+}
+
 // RolledOut is phase 2: every node runs the spec config and the pool status
 // is about the current generation.
 func RolledOut(p *mcfgv1.MachineConfigPool) bool {
@@ -138,7 +160,10 @@ func RolledOut(p *mcfgv1.MachineConfigPool) bool {
 // Evaluate judges one snapshot of the pools against the expectations: the
 // progress of each expected pool, whether all are done, and a fail-fast
 // error. It is pure; Wait feeds it every change.
-func Evaluate(pools []mcfgv1.MachineConfigPool, exps []Expectation) ([]PoolProgress, bool, error) {
+//
+// units resolves unit expectations; with nil, an expectation with a Unit
+// never passes phase 1.
+func Evaluate(pools []mcfgv1.MachineConfigPool, exps []Expectation, units UnitLookup) ([]PoolProgress, bool, error) {
 	byName := map[string]*mcfgv1.MachineConfigPool{}
 	for i := range pools {
 		byName[pools[i].Name] = &pools[i]
@@ -159,7 +184,7 @@ func Evaluate(pools []mcfgv1.MachineConfigPool, exps []Expectation) ([]PoolProgr
 			Degraded: p.Status.DegradedMachineCount, Unavailable: p.Status.UnavailableMachineCount,
 		}
 		switch {
-		case !Rendered(p, e):
+		case !Rendered(p, e) || !unitRendered(p, e, units):
 			pp.Phase = PhaseRender
 		case !RolledOut(p):
 			pp.Phase = PhaseRollout
@@ -196,6 +221,10 @@ type WaitOptions struct {
 	// Nodes, when set, is called once on a degraded verdict to name the
 	// degraded nodes and their reasons.
 	Nodes func(ctx context.Context) ([]corev1.Node, error)
+	// GetMachineConfig fetches a rendered config for expectations with a
+	// Unit. Each name is fetched once; a failed fetch is retried a second
+	// later (the API may be away).
+	GetMachineConfig func(ctx context.Context, name string) (*mcfgv1.MachineConfig, error)
 }
 
 // TimeoutError says which pools were still moving when time ran out.
@@ -221,6 +250,27 @@ func Wait(ctx context.Context, snapshots <-chan []mcfgv1.MachineConfigPool, o Wa
 	start := time.Now()
 	var last []PoolProgress
 	var pools []mcfgv1.MachineConfigPool
+	known := map[[2]string]UnitState{}
+	var retry <-chan time.Time
+	units := func(config, unit string) UnitState {
+		key := [2]string{config, unit}
+		if s, ok := known[key]; ok {
+			return s
+		}
+		if config == "" || o.GetMachineConfig == nil {
+			return UnitUnknown
+		}
+		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		mc, err := o.GetMachineConfig(gctx, config)
+		cancel()
+		if err != nil {
+			retry = time.After(time.Second)
+			return UnitUnknown
+		}
+		s := mcUnitState(mc, unit)
+		known[key] = s
+		return s
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -228,6 +278,8 @@ func Wait(ctx context.Context, snapshots <-chan []mcfgv1.MachineConfigPool, o Wa
 				return &TimeoutError{After: time.Since(start).Round(time.Second), Pending: last}
 			}
 			return ctx.Err()
+		case <-retry:
+			retry = nil
 		case snap, ok := <-snapshots:
 			if !ok {
 				if ctx.Err() != nil {
@@ -237,7 +289,7 @@ func Wait(ctx context.Context, snapshots <-chan []mcfgv1.MachineConfigPool, o Wa
 			}
 			pools = snap
 		}
-		progress, done, err := Evaluate(pools, o.Expectations)
+		progress, done, err := Evaluate(pools, o.Expectations, units)
 		last = progress
 		if o.Progress != nil {
 			o.Progress(progress)
@@ -317,6 +369,12 @@ func CurrentExpectations(pools []mcfgv1.MachineConfigPool, mcs []mcfgv1.MachineC
 			} else if ok {
 				e.Present = append(e.Present, mc.Name)
 			}
+		}
+		// A changed MC stays in the source under the same name: where ours
+		// apply, also expect the unit state the merge will give.
+		if len(e.Present) > 0 {
+			e.Unit = manifests.UnitName
+			e.UnitState = ExpectedUnitState(p, mcs, manifests.UnitName)
 		}
 		for _, ref := range p.Spec.Configuration.Source {
 			if !exists[ref.Name] {

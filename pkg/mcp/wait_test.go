@@ -27,10 +27,35 @@ func TestEvaluate(t *testing.T) {
 		name      string
 		pool      mcfgv1.MachineConfigPool
 		exps      []Expectation
+		units     UnitLookup
 		wantPhase Phase
 		wantDone  bool
 		wantErr   string
 	}{
+		{
+			name: "MC already in the source but changed: old rendered config lacks the unit",
+			pool: mkPool("worker", w, withSpec("r1", "99-kubens-worker"), withStatus("r1", 3, 3, 3, 0), updatedTrue),
+			exps: []Expectation{{Pool: "worker", Present: []string{"99-kubens-worker"}, Unit: "kubens.service", UnitState: UnitEnabled}},
+			units: func(config, unit string) UnitState {
+				return map[string]UnitState{"r1": UnitDisabled, "r2": UnitEnabled}[config]
+			},
+			wantPhase: PhaseRender,
+		},
+		{
+			name: "changed MC rendered",
+			pool: mkPool("worker", w, withSpec("r2", "99-kubens-worker"), withStatus("r1", 3, 3, 3, 0), updatedTrue),
+			exps: []Expectation{{Pool: "worker", Present: []string{"99-kubens-worker"}, Unit: "kubens.service", UnitState: UnitEnabled}},
+			units: func(config, unit string) UnitState {
+				return map[string]UnitState{"r1": UnitDisabled, "r2": UnitEnabled}[config]
+			},
+			wantPhase: PhaseRollout,
+		},
+		{
+			name:      "unit expectation without a lookup never passes",
+			pool:      mkPool("worker", w, withSpec("r2", "99-kubens-worker"), withStatus("r2", 3, 3, 3, 0), updatedTrue),
+			exps:      []Expectation{{Pool: "worker", Unit: "kubens.service", UnitState: UnitEnabled}},
+			wantPhase: PhaseRender,
+		},
 		{
 			name: "the early-return race: old Updated=True, source without our MC",
 			pool: mkPool("worker", w, withSpec("rendered-worker-1", "00-worker"), withStatus("rendered-worker-1", 3, 3, 3, 0), updatedTrue),
@@ -101,7 +126,7 @@ func TestEvaluate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			prog, done, err := Evaluate([]mcfgv1.MachineConfigPool{tt.pool}, tt.exps)
+			prog, done, err := Evaluate([]mcfgv1.MachineConfigPool{tt.pool}, tt.exps, tt.units)
 			if done != tt.wantDone {
 				t.Errorf("done = %v, want %v", done, tt.wantDone)
 			}
@@ -263,11 +288,43 @@ func TestCurrentExpectations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Expectation{{Pool: "master"}, {Pool: "worker", Present: []string{"99-kubens-worker"}, Absent: []string{"99-kubens-worker-old"}}}
+	want := []Expectation{{Pool: "master"}, {Pool: "worker", Present: []string{"99-kubens-worker"}, Absent: []string{"99-kubens-worker-old"},
+		Unit: "kubens.service", UnitState: UnitDisabled}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
 	if _, err := CurrentExpectations(pools, mcs, []string{"infra"}, isManaged); err == nil || !strings.Contains(err.Error(), "no MachineConfigPool named infra; pools on this cluster: master, worker") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestWaitLooksUpRenderedUnit(t *testing.T) {
+	w := []string{"worker"}
+	stale := mkPool("worker", w, withSpec("r1", "99-kubens-worker"), withStatus("r1", 1, 1, 1, 0), updatedTrue)
+	fresh := mkPool("worker", w, withSpec("r2", "99-kubens-worker"), withStatus("r2", 1, 1, 1, 0), updatedTrue)
+	configs := map[string]mcfgv1.MachineConfig{
+		"r1": rendered("r1", "worker", map[string]bool{"kubens.service": false}),
+		"r2": rendered("r2", "worker", map[string]bool{"kubens.service": true}),
+	}
+	fails := 1
+	get := func(_ context.Context, name string) (*mcfgv1.MachineConfig, error) {
+		if name == "r2" && fails > 0 {
+			fails-- // the API is away once: Wait must retry by itself
+			return nil, errors.New("connection refused")
+		}
+		mc := configs[name]
+		return &mc, nil
+	}
+	var phases []string
+	err := Wait(context.Background(), feed([]mcfgv1.MachineConfigPool{stale}, []mcfgv1.MachineConfigPool{fresh}), WaitOptions{
+		Expectations:     []Expectation{{Pool: "worker", Present: []string{"99-kubens-worker"}, Unit: "kubens.service", UnitState: UnitEnabled}},
+		GetMachineConfig: get,
+		Progress:         func(p []PoolProgress) { phases = append(phases, string(p[0].Phase)) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(phases, ","); got != "Rendering,Rendering,Updated" {
+		t.Fatalf("phases %s", got)
 	}
 }

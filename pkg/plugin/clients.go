@@ -203,6 +203,9 @@ func runWait(ctx context.Context, c *clusterClients, exps []mcp.Expectation, tim
 		Expectations: exps,
 		Progress:     pp.update,
 		Nodes:        c.listNodes,
+		GetMachineConfig: func(ctx context.Context, name string) (*mcfgv1.MachineConfig, error) {
+			return c.mcfg.MachineconfigurationV1().MachineConfigs().Get(ctx, name, metav1.GetOptions{})
+		},
 	})
 	pp.finish()
 	if err != nil {

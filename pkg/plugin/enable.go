@@ -165,9 +165,38 @@ func (o *EnableOptions) Run(ctx context.Context) error {
 	}
 	plan.print(o.Out)
 
+	updated := map[string]bool{}
+	for _, ch := range plan.Changes {
+		if ch.Action == actionUpdate {
+			updated[ch.Name] = true
+		}
+	}
+	// The MCs as they will be after the apply, for the merge forecast.
+	after := make([]mcfgv1.MachineConfig, 0, len(snap.MachineConfigs)+len(desired))
+	for _, mc := range snap.MachineConfigs {
+		if _, ours := findMC(desired, mc.Name); !ours {
+			after = append(after, mc)
+		}
+	}
+	for _, mc := range desired {
+		after = append(after, *mc)
+	}
 	exps := make([]mcp.Expectation, 0, len(reach))
-	for _, pl := range plan.Pools {
-		exps = append(exps, mcp.Expectation{Pool: pl.Name, Present: pl.MCs})
+	for i := range snap.Pools {
+		mcs, ok := reach[snap.Pools[i].Name]
+		if !ok {
+			continue
+		}
+		e := mcp.Expectation{Pool: snap.Pools[i].Name, Present: mcs}
+		for _, m := range mcs {
+			// An MC that was already there is already in the source:
+			// only the unit in the new rendered config shows the render
+			// has happened.
+			if updated[m] {
+				e.Unit, e.UnitState = manifests.UnitName, mcp.ExpectedUnitState(&snap.Pools[i], after, manifests.UnitName)
+			}
+		}
+		exps = append(exps, e)
 	}
 	needsApply := false
 	for _, ch := range plan.Changes {
@@ -309,6 +338,15 @@ func (o *EnableOptions) apply(ctx context.Context, mc, have *mcfgv1.MachineConfi
 	}
 	fmt.Fprintf(o.Out, "machineconfig.%s/%s %s\n", mcfgv1.GroupName, mc.Name, verb)
 	return nil
+}
+
+func findMC(mcs []*mcfgv1.MachineConfig, name string) (*mcfgv1.MachineConfig, bool) {
+	for _, mc := range mcs {
+		if mc.Name == name {
+			return mc, true
+		}
+	}
+	return nil, false
 }
 
 func ptrTo[T any](v T) *T { return &v }

@@ -11,6 +11,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/oc-kubens/oc-kubens/pkg/manifests"
 	"github.com/oc-kubens/oc-kubens/pkg/mcp"
 	"github.com/oc-kubens/oc-kubens/test/harness/controlplane"
 )
@@ -367,5 +368,70 @@ func TestSingleNodeAndUnknownRole(t *testing.T) {
 	mustContain(t, "stderr", r.stderr, `no MachineConfigPool selects MachineConfig 99-kubens-arbiter (role "arbiter"); pools on this cluster: master, worker`)
 	if n := len(s.managedMCs(t)); n != 0 {
 		t.Fatalf("%d MachineConfigs created", n)
+	}
+}
+
+// An MC that already exists under our name but says enabled: false (as
+// `render --disabled | oc apply -f -` leaves it) is already in the pool's
+// source: only the unit in the new rendered config shows the render has
+// happened. Neither enable --wait nor a standalone wait may return early.
+func TestWaitAfterChangingAnExistingMC(t *testing.T) {
+	s := startSim(t, simOptions{RenderDelay: 2 * time.Second})
+	kc := s.cp.KubeconfigPath
+	ctx := context.Background()
+	mcs := s.mcfg.MachineconfigurationV1().MachineConfigs()
+	off, err := manifests.Render(manifests.RenderOptions{Roles: []string{"worker"}, Enabled: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mcs.Create(ctx, off[0], metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, kc, "wait", "--timeout", "2m"); r.code != 0 {
+		t.Fatalf("wait for the disabled MC: %s", r)
+	}
+	offConfig := s.pool(t, "worker").Status.Configuration.Name
+
+	checkEnabled := func(what string) {
+		t.Helper()
+		p := s.pool(t, "worker")
+		if p.Status.Configuration.Name == offConfig || p.Status.Configuration.Name != p.Spec.Configuration.Name || !updated(p) {
+			t.Fatalf("%s returned before the rollout: spec %s status %s (config before %s)", what, p.Spec.Configuration.Name, p.Status.Configuration.Name, offConfig)
+		}
+		st := run(t, kc, "status", "-o", "json")
+		var rep mcp.Report
+		if err := json.Unmarshal([]byte(st.stdout), &rep); err != nil {
+			t.Fatal(err)
+		}
+		for _, ps := range rep.Pools {
+			if ps.Name == "worker" && ps.Kubens != mcp.UnitEnabled {
+				t.Fatalf("%s: worker pool kubens %s after the wait", what, ps.Kubens)
+			}
+		}
+	}
+
+	r := run(t, kc, "enable", "--yes", "--wait", "--role", "worker", "--timeout", "2m")
+	if r.code != 0 {
+		t.Fatalf("enable: %s", r)
+	}
+	mustContain(t, "plan", r.stdout, "update    99-kubens-worker", "worker: Rendering")
+	checkEnabled("enable --wait")
+
+	// Back to disabled by hand, then the standalone wait right away.
+	onConfig := s.pool(t, "worker").Status.Configuration.Name
+	mc, err := mcs.Get(ctx, "99-kubens-worker", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc.Spec.Config = off[0].Spec.Config
+	if _, err := mcs.Update(ctx, mc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, kc, "wait", "--timeout", "2m"); r.code != 0 {
+		t.Fatalf("wait: %s", r)
+	}
+	p := s.pool(t, "worker")
+	if p.Status.Configuration.Name == onConfig || p.Status.Configuration.Name != p.Spec.Configuration.Name || !updated(p) {
+		t.Fatalf("standalone wait returned before the rollout: spec %s status %s (config before %s)", p.Spec.Configuration.Name, p.Status.Configuration.Name, onConfig)
 	}
 }
