@@ -64,8 +64,8 @@ pool, maxUnavailable at a time. Without a terminal, --yes is required.`,
 			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringSliceVar(&o.Roles, "role", nil,
-		"Only remove the MachineConfig of these roles (repeat or comma-separate); default every MachineConfig oc-kubens manages.")
+	cmd.Flags().StringArrayVar(&o.Roles, "role", nil,
+		"Only remove the MachineConfig of this role; repeat for several. Default: every MachineConfig oc-kubens manages.")
 	addChangeFlags(cmd, &o.Yes, &o.DryRun, &o.Wait, &o.Timeout)
 	return cmd
 }

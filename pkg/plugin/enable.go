@@ -91,8 +91,8 @@ validation. Without a terminal, --yes is required.`,
 }
 
 func addRoleFlag(cmd *cobra.Command, roles *[]string) {
-	cmd.Flags().StringSliceVar(roles, "role", nil,
-		"Pool role to act on (repeat or comma-separate); default master and worker. A custom pool selecting one of the roles is included.")
+	cmd.Flags().StringArrayVar(roles, "role", nil,
+		"Pool role to enable it for, as for render; repeat for several. Default: master and worker. A custom pool selecting one of the roles is included.")
 }
 
 func addChangeFlags(cmd *cobra.Command, yes *bool, dryRun *string, wait *bool, timeout *time.Duration) {
