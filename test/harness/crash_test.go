@@ -41,8 +41,7 @@ func TestCrashHelper(t *testing.T) {
 // teardown at all), then checks that the stale-state cleanup every new run
 // does first removes all of it.
 func TestCrashedRunIsCleaned(t *testing.T) {
-	testenv.RequireRoot(t)
-	testenv.RequireBinaries(t)
+	requireCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run", "^TestCrashHelper$", "-test.v")

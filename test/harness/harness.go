@@ -124,6 +124,9 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 	if err := testenv.CheckRoot(); err != nil {
 		return nil, err
 	}
+	if missing := node.MissingTools(); len(missing) > 0 {
+		return nil, fmt.Errorf("node tools missing (%s): run `make node-deps`", strings.Join(missing, ", "))
+	}
 	specs, err := o.nodeSpecs()
 	if err != nil {
 		return nil, err

@@ -2,6 +2,8 @@ package harness
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,8 +34,7 @@ func TestReportMode(t *testing.T) {
 // privileged hostPID pod reports on each, reboots nodes into the other mode
 // and checks the report flips, then tears down and checks nothing is left.
 func TestNodesModes(t *testing.T) {
-	testenv.RequireRoot(t)
-	testenv.RequireBinaries(t)
+	requireCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
@@ -116,5 +117,20 @@ func TestNodesModes(t *testing.T) {
 	t.Logf("down in %s", time.Since(start).Round(time.Millisecond))
 	for _, l := range c.Leftovers() {
 		t.Errorf("left behind: %s", l)
+	}
+}
+
+// requireCluster skips (fails in CI) unless a cluster can start here: root,
+// the cluster binaries, the node tools.
+func requireCluster(t *testing.T) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.RequireBinaries(t)
+	if missing := node.MissingTools(); len(missing) > 0 {
+		msg := fmt.Sprintf("node tools missing (%s): run `make node-deps`", strings.Join(missing, ", "))
+		if testenv.InCI() {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -153,11 +154,11 @@ oom_score = 0
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
+    bin_dir = %q
     conf_dir = %q
     max_conf_num = 1
 `, filepath.Join(d, "containerd", "root"), filepath.Join(d, "containerd.sock"), filepath.Join(d, "containerd.sock.ttrpc"),
-		filepath.Join(d, "containerd", "opt"), images.PauseImage, filepath.Join(d, "cni")), "\n")
+		filepath.Join(d, "containerd", "opt"), images.PauseImage, CNIBinDir, filepath.Join(d, "cni")), "\n")
 }
 
 const cniConfig = `{
@@ -166,3 +167,23 @@ const cniConfig = `{
   "plugins": [{"type": "loopback"}]
 }
 `
+
+// CNIBinDir holds the loopback plugin (Debian's containernetworking-plugins).
+const CNIBinDir = "/usr/lib/cni"
+
+// MissingTools lists the host programs a node needs that are not installed
+// (`make node-deps` installs them): containerd, ctr and runc from Debian's
+// containerd and runc packages, the loopback CNI plugin, and util-linux's
+// unshare, nsenter and taskset.
+func MissingTools() []string {
+	var missing []string
+	for _, p := range []string{"containerd", "ctr", "runc", "unshare", "nsenter", "taskset", "mount"} {
+		if _, err := exec.LookPath(p); err != nil {
+			missing = append(missing, p)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(CNIBinDir, "loopback")); err != nil {
+		missing = append(missing, filepath.Join(CNIBinDir, "loopback"))
+	}
+	return missing
+}

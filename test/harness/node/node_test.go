@@ -44,6 +44,13 @@ func nsOf(t *testing.T, pid int) string {
 // that stopping leaves no process, mount or cgroup.
 func TestNamespacePlumbing(t *testing.T) {
 	testenv.RequireRoot(t)
+	if missing := MissingTools(); len(missing) > 0 {
+		msg := fmt.Sprintf("node tools missing (%s): run `make node-deps`", strings.Join(missing, ", "))
+		if testenv.InCI() {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
