@@ -2,10 +2,12 @@ package plugin
 
 import (
 	"bytes"
+	"reflect"
 	"strings"
 	"testing"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -144,5 +146,34 @@ func TestPrintStatus(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("missing %q in\n%s", want, b.String())
 		}
+	}
+}
+
+func TestEnableExpectations(t *testing.T) {
+	desired, err := manifests.Render(manifests.RenderOptions{Roles: []string{"master", "worker"}, Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, err := manifests.Render(manifests.RenderOptions{Roles: []string{"worker"}, Enabled: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := func(name string) mcfgv1.MachineConfigPool {
+		return mcfgv1.MachineConfigPool{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: mcfgv1.MachineConfigPoolSpec{
+			MachineConfigSelector: &metav1.LabelSelector{MatchLabels: map[string]string{manifests.RoleLabel: name}}}}
+	}
+	snap := mcp.Snapshot{Pools: []mcfgv1.MachineConfigPool{pool("master"), pool("worker")}, MachineConfigs: []mcfgv1.MachineConfig{*off[0]}}
+	reach, err := mcp.Reach(snap.Pools, desired)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := &rolloutPlan{Changes: []mcChange{{"99-kubens-master", actionCreate}, {"99-kubens-worker", actionUpdate}}}
+	got := enableExpectations(snap, reach, desired, plan)
+	want := []mcp.Expectation{
+		{Pool: "master", Present: []string{"99-kubens-master"}},
+		{Pool: "worker", Present: []string{"99-kubens-worker"}, Unit: "kubens.service", UnitState: mcp.UnitEnabled},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
 }

@@ -165,39 +165,7 @@ func (o *EnableOptions) Run(ctx context.Context) error {
 	}
 	plan.print(o.Out)
 
-	updated := map[string]bool{}
-	for _, ch := range plan.Changes {
-		if ch.Action == actionUpdate {
-			updated[ch.Name] = true
-		}
-	}
-	// The MCs as they will be after the apply, for the merge forecast.
-	after := make([]mcfgv1.MachineConfig, 0, len(snap.MachineConfigs)+len(desired))
-	for _, mc := range snap.MachineConfigs {
-		if _, ours := findMC(desired, mc.Name); !ours {
-			after = append(after, mc)
-		}
-	}
-	for _, mc := range desired {
-		after = append(after, *mc)
-	}
-	exps := make([]mcp.Expectation, 0, len(reach))
-	for i := range snap.Pools {
-		mcs, ok := reach[snap.Pools[i].Name]
-		if !ok {
-			continue
-		}
-		e := mcp.Expectation{Pool: snap.Pools[i].Name, Present: mcs}
-		for _, m := range mcs {
-			// An MC that was already there is already in the source:
-			// only the unit in the new rendered config shows the render
-			// has happened.
-			if updated[m] {
-				e.Unit, e.UnitState = manifests.UnitName, mcp.ExpectedUnitState(&snap.Pools[i], after, manifests.UnitName)
-			}
-		}
-		exps = append(exps, e)
-	}
+	exps := enableExpectations(snap, reach, desired, plan)
 	needsApply := false
 	for _, ch := range plan.Changes {
 		if ch.Action != actionUnchanged {
@@ -234,6 +202,47 @@ func (o *EnableOptions) Run(ctx context.Context) error {
 		return nil
 	}
 	return o.maybeWait(ctx, exps)
+}
+
+// enableExpectations builds what the wait checks per pool after enable: our
+// MCs in the rendered source and, for MCs that existed with other content
+// (already in the source under the same name), the unit state the merge
+// will give in the new rendered config.
+func enableExpectations(snap mcp.Snapshot, reach map[string][]string, desired []*mcfgv1.MachineConfig, plan *rolloutPlan) []mcp.Expectation {
+	updated := map[string]bool{}
+	for _, ch := range plan.Changes {
+		if ch.Action == actionUpdate {
+			updated[ch.Name] = true
+		}
+	}
+	// The MCs as they will be after the apply, for the merge forecast.
+	after := make([]mcfgv1.MachineConfig, 0, len(snap.MachineConfigs)+len(desired))
+	for _, mc := range snap.MachineConfigs {
+		if _, ours := findMC(desired, mc.Name); !ours {
+			after = append(after, mc)
+		}
+	}
+	for _, mc := range desired {
+		after = append(after, *mc)
+	}
+	exps := make([]mcp.Expectation, 0, len(reach))
+	for i := range snap.Pools {
+		mcs, ok := reach[snap.Pools[i].Name]
+		if !ok {
+			continue
+		}
+		e := mcp.Expectation{Pool: snap.Pools[i].Name, Present: mcs}
+		for _, m := range mcs {
+			// An MC that was already there is already in the source:
+			// only the unit in the new rendered config shows the render
+			// has happened.
+			if updated[m] {
+				e.Unit, e.UnitState = manifests.UnitName, mcp.ExpectedUnitState(&snap.Pools[i], after, manifests.UnitName)
+			}
+		}
+		exps = append(exps, e)
+	}
+	return exps
 }
 
 func (o *EnableOptions) confirm(plan *rolloutPlan) error {
