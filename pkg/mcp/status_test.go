@@ -1,6 +1,8 @@
 package mcp
 
 import (
+	"encoding/json"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -156,5 +158,40 @@ func TestExpectedUnitState(t *testing.T) {
 				t.Fatalf("got %s, want %s", got, tt.want)
 			}
 		})
+	}
+}
+
+// The -o json schema is a contract (README "### status"): field names and
+// shapes may only grow within one apiVersion. This golden file catches a
+// rename or removal; after an intended addition, regenerate it with
+// UPDATE_GOLDEN=1 go test ./pkg/mcp.
+func TestReportSchemaGolden(t *testing.T) {
+	on := map[string]bool{"kubens.service": true}
+	rep := Derive(Snapshot{
+		Pools: []mcfgv1.MachineConfigPool{mkPool("worker", []string{"worker"}, withSpec("rendered-worker-2", "99-kubens-worker"),
+			withStatus("rendered-worker-1", 2, 1, 1, 1), withCond(mcfgv1.MachineConfigPoolUpdating, true, ""),
+			withCond(mcfgv1.MachineConfigPoolNodeDegraded, true, `Node w2 is reporting: "disk full"`))},
+		MachineConfigs: []mcfgv1.MachineConfig{managed(mc("99-kubens-worker", "worker", on)),
+			rendered("rendered-worker-1", "worker", nil), rendered("rendered-worker-2", "worker", on)},
+		Nodes: []corev1.Node{node("w1", []string{"worker"}, "rendered-worker-2", "rendered-worker-2", "Done", ""),
+			node("w2", []string{"worker"}, "rendered-worker-1", "rendered-worker-2", "Degraded", "disk full")},
+	})
+	got, err := json.MarshalIndent(rep, "", "    ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	const golden = "testdata/status-v1alpha1.json"
+	if os.Getenv("UPDATE_GOLDEN") == "1" {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("status JSON differs from %s:\n%s", golden, got)
 	}
 }
