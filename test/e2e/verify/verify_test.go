@@ -157,6 +157,30 @@ func TestVerifyAndExecOnRealNodes(t *testing.T) {
 		noLeftovers(t, c.Client, 30*time.Second)
 	})
 
+	t.Run("keep leaves the namespace and pod for debugging", func(t *testing.T) {
+		r := run(t, c, append([]string{"verify", c.Node("master-0").Name, "--keep"}, imageFlags...)...)
+		if r.code != 0 || !strings.Contains(r.stderr, "Keeping namespace") {
+			t.Fatalf("exit %d", r.code)
+		}
+		nss, err := c.Client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: vfy.RunLabel + "=verify"})
+		if err != nil || len(nss.Items) != 1 {
+			t.Fatalf("want the kept namespace: %v %d", err, len(nss.Items))
+		}
+		defer func() {
+			if err := vfy.DeleteNamespace(c.Client, nss.Items[0].Name); err != nil {
+				t.Error(err)
+			}
+			noLeftovers(t, c.Client, 30*time.Second)
+		}()
+		pods, err := c.Client.CoreV1().Pods(nss.Items[0].Name).List(ctx, metav1.ListOptions{})
+		if err != nil || len(pods.Items) != 1 {
+			t.Fatalf("want the probe pod kept: %v", err)
+		}
+		if cs := pods.Items[0].Status.ContainerStatuses; len(cs) != 1 || cs[0].State.Terminated == nil || cs[0].State.Terminated.Message == "" {
+			t.Errorf("the kept pod does not hold its report: %+v", pods.Items[0].Status)
+		}
+	})
+
 	t.Run("stale namespaces of crashed runs are swept", func(t *testing.T) {
 		mk := func(label string, expires time.Time) string {
 			ns := vfy.NamespaceFor(vfy.NamespaceOptions{Prefix: "oc-kubens-verify-", Purpose: label, Expires: expires})
@@ -263,53 +287,61 @@ func TestVerifyAndExecOnRealNodes(t *testing.T) {
 		noLeftovers(t, c.Client, 30*time.Second)
 	})
 
-	t.Run("ctrl-c mid-run leaves nothing", func(t *testing.T) {
-		// worker-0's kubelet is still stopped, so its pod keeps the run busy.
-		var stdout, stderr bytes.Buffer
-		cmd := exec.Command(pluginBinary(t), append([]string{"verify", "--all-nodes", "--timeout", "2m", "--kubeconfig", c.KubeconfigPath()}, imageFlags...)...)
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Start(); err != nil {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String()+" mid-run leaves nothing", func(t *testing.T) { interruptMidRun(t, c, sig) })
+	}
+}
+
+// interruptMidRun starts the built binary on every node while one node's
+// kubelet is stopped (its pod keeps the run busy), signals it once the other
+// nodes are done, and checks it exits at once and leaves nothing behind.
+func interruptMidRun(t *testing.T, c *harness.Cluster, sig syscall.Signal) {
+	ctx := context.Background()
+	// worker-0's kubelet is still stopped, so its pod keeps the run busy.
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(pluginBinary(t), append([]string{"verify", "--all-nodes", "--timeout", "2m", "--kubeconfig", c.KubeconfigPath()}, imageFlags...)...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	// Wait until the run's pods exist and the healthy nodes are done.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		pods, err := c.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: vfy.RunLabel})
+		if err != nil {
 			t.Fatal(err)
 		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		// Wait until the run's pods exist and the healthy nodes are done.
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			pods, err := c.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: vfy.RunLabel})
-			if err != nil {
-				t.Fatal(err)
+		finished := 0
+		for _, p := range pods.Items {
+			if p.Status.Phase == corev1.PodSucceeded {
+				finished++
 			}
-			finished := 0
-			for _, p := range pods.Items {
-				if p.Status.Phase == corev1.PodSucceeded {
-					finished++
-				}
-			}
-			if len(pods.Items) == 3 && finished == 2 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the run's pods did not show up: %d pods, %d finished\n%s", len(pods.Items), finished, stderr.String())
-			}
-			time.Sleep(200 * time.Millisecond)
 		}
-		sent := time.Now()
-		if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-			t.Fatal(err)
+		if len(pods.Items) == 3 && finished == 2 {
+			break
 		}
-		select {
-		case <-done:
-		case <-time.After(40 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Fatalf("verify did not exit within 40s of SIGINT\n%s", stderr.String())
+		if time.Now().After(deadline) {
+			t.Fatalf("the run's pods did not show up: %d pods, %d finished\n%s", len(pods.Items), finished, stderr.String())
 		}
-		t.Logf("exited %s after SIGINT with %d\nstdout:\n%s\nstderr:\n%s", time.Since(sent).Round(time.Millisecond), cmd.ProcessState.ExitCode(), stdout.String(), stderr.String())
-		if code := cmd.ProcessState.ExitCode(); code != 130 {
-			t.Errorf("exit %d, want 130 (interrupted)", code)
-		}
-		noLeftovers(t, c.Client, 30*time.Second)
-	})
+		time.Sleep(200 * time.Millisecond)
+	}
+	sent := time.Now()
+	if err := cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(40 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("verify did not exit within 40s of %s\n%s", sig, stderr.String())
+	}
+	t.Logf("exited %s after the signal with %d\nstdout:\n%s\nstderr:\n%s", time.Since(sent).Round(time.Millisecond), cmd.ProcessState.ExitCode(), stdout.String(), stderr.String())
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit %d, want 130 (interrupted)", code)
+	}
+	noLeftovers(t, c.Client, 30*time.Second)
 }
 
 // TestVerifyPlainKubernetes: no MachineConfig API, containerd runtime.
