@@ -181,7 +181,15 @@ func (o *EnableOptions) Run(ctx context.Context) error {
 		return nil
 	}
 	if o.DryRun == dryRunNone {
-		if err := c.checkAccess(ctx, "create", "patch"); err != nil {
+		// Server-side apply patches; creating an object that way also
+		// needs the create right.
+		verbs := []string{"patch"}
+		for _, ch := range plan.Changes {
+			if ch.Action == actionCreate {
+				verbs = []string{"create", "patch"}
+			}
+		}
+		if err := c.checkAccess(ctx, verbs...); err != nil {
 			return err
 		}
 		if err := o.confirm(plan); err != nil {

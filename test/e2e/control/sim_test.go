@@ -254,6 +254,10 @@ func TestNoTerminalRefused(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "refusing to disable") {
 		t.Fatalf("disable without --yes: %s", r)
 	}
+	r = run(t, s.cp.KubeconfigPath, "disable", "--dry-run=server")
+	if r.code != 0 || !strings.Contains(r.stdout, "99-kubens-worker deleted (server dry run)") {
+		t.Fatalf("disable --dry-run=server: %s", r)
+	}
 	if mcs := s.managedMCs(t); len(mcs) != 2 {
 		t.Fatalf("disable without --yes removed MachineConfigs: %d left", len(mcs))
 	}
