@@ -93,7 +93,7 @@ func mergeConfigs(mcs []*mcfgv1.MachineConfig) (mcfgv1.MachineConfigSpec, error)
 	var out igntypes.Config
 	for i, mc := range ordered {
 		if mc.Labels == nil {
-			return mcfgv1.MachineConfigSpec{}, fmt.Errorf("Cannot find label in MachineConfig %s", mc.Name)
+			return mcfgv1.MachineConfigSpec{}, fmt.Errorf("cannot find label in MachineConfig %s", mc.Name)
 		}
 		cfg, err := parseIgnition(mc.Spec.Config.Raw)
 		if err != nil {
