@@ -193,6 +193,13 @@ func runWait(ctx context.Context, c *clusterClients, exps []mcp.Expectation, tim
 		fmt.Fprintln(out, "No pools to wait for.")
 		return nil
 	}
+	names := make([]string, 0, len(exps))
+	for _, e := range exps {
+		names = append(names, e.Pool)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(out, "Waiting for pools %s to roll out (timeout %s; Ctrl-C stops the waiting, not the rollout)...\n", strings.Join(names, ", "), timeout)
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	pp := &progressPrinter{w: out, tty: tty, last: map[string]string{}}
@@ -211,12 +218,7 @@ func runWait(ctx context.Context, c *clusterClients, exps []mcp.Expectation, tim
 	if err != nil {
 		return err
 	}
-	names := make([]string, 0, len(exps))
-	for _, e := range exps {
-		names = append(names, e.Pool)
-	}
-	sort.Strings(names)
-	fmt.Fprintf(out, "All pools updated: %s\n", strings.Join(names, ", "))
+	fmt.Fprintf(out, "All pools updated: %s (in %s)\n", strings.Join(names, ", "), time.Since(start).Round(time.Second))
 	return nil
 }
 
