@@ -43,6 +43,9 @@ type Engine struct {
 	Image      string
 	PullPolicy corev1.PullPolicy
 	// Parallelism bounds the probe pods in flight (DefaultParallelism if 0).
+	// Pods for nodes that are NotReady when the run starts do not count: no
+	// kubelet works on them, and holding slots for a whole timeout each
+	// would stall every healthy node behind them.
 	Parallelism int
 	// Timeout bounds each node's probe (DefaultTimeout if 0).
 	Timeout time.Duration
@@ -243,6 +246,7 @@ type run struct {
 	results []NodeResult
 	timeout time.Duration
 
+	ready   []bool // per node: Ready at the start, so its pod takes a slot
 	byPod   map[string]*slot
 	early   map[string]*corev1.Pod // pod events seen before their create returned
 	sem     chan struct{}
@@ -252,6 +256,10 @@ type run struct {
 
 func (r *run) loop(ctx context.Context, rv string) error {
 	r.open = len(r.nodes)
+	r.ready = make([]bool, len(r.nodes))
+	for i := range r.nodes {
+		r.ready[i] = nodeReady(&r.nodes[i])
+	}
 	w, err := r.watch(ctx, rv)
 	if err != nil {
 		return fmt.Errorf("watch the probe pods: %w", err)
@@ -287,10 +295,12 @@ func (r *run) loop(ctx context.Context, rv string) error {
 		go func() {
 			defer wg.Done()
 			for idx := range queue {
-				select {
-				case r.sem <- struct{}{}:
-				case <-cctx.Done():
-					return
+				if r.ready[idx] {
+					select {
+					case r.sem <- struct{}{}:
+					case <-cctx.Done():
+						return
+					}
 				}
 				r.create(cctx, idx)
 			}
@@ -435,7 +445,9 @@ func (r *run) checkDeadlines() {
 func (r *run) finish(idx int, res NodeResult) {
 	r.results[idx] = res
 	r.open--
-	<-r.sem
+	if r.ready[idx] {
+		<-r.sem
+	}
 }
 
 // finishOpen marks every node without a result (created or not).
