@@ -134,7 +134,8 @@ func (c *clusterClients) checkAccess(ctx context.Context, verbs ...string) error
 	return nil
 }
 
-// clusterState is one List each of pools, MachineConfigs and nodes.
+// snapshot is one List each of pools and MachineConfigs, and of nodes when
+// asked: the request count never depends on the node count.
 func (c *clusterClients) snapshot(ctx context.Context, withNodes bool) (mcp.Snapshot, error) {
 	var s mcp.Snapshot
 	pools, err := c.mcfg.MachineconfigurationV1().MachineConfigPools().List(ctx, metav1.ListOptions{})
@@ -164,7 +165,7 @@ func (c *clusterClients) listNodes(ctx context.Context) ([]corev1.Node, error) {
 	return l.Items, nil
 }
 
-// isTerminal tells whether r or w is an interactive terminal.
+// isTerminal tells whether a stream is an interactive terminal.
 func isTerminal(f any) bool {
 	file, ok := f.(*os.File)
 	return ok && term.IsTerminal(int(file.Fd()))
