@@ -124,7 +124,7 @@ Exit status: 0 when every node is in the --expect state, 1 when any is not
 	f.StringVarP(&o.Selector, "selector", "l", "", "Verify the nodes matching this label selector.")
 	f.StringVar(&o.Pool, "pool", "", "Verify the nodes of this MachineConfigPool.")
 	addDebugPodFlags(cmd, &o.Image, &o.ImagePullPolicy)
-	f.IntVar(&o.Parallelism, "parallelism", verify.DefaultParallelism, "How many nodes to probe at once.")
+	f.IntVar(&o.Parallelism, "parallelism", verify.DefaultParallelism, "How many nodes to probe at once (pods on nodes already NotReady do not count).")
 	f.DurationVar(&o.Timeout, "timeout", verify.DefaultTimeout, "How long each node's probe may take, image pull included; a node that takes longer is Unknown(Timeout), or Unknown(NodeNotReady).")
 	f.BoolVar(&o.Keep, "keep", false, "Keep the temporary namespace and its pods for debugging (they stop by themselves after --timeout plus 30s).")
 	f.StringVar(&o.Expect, "expect", "encapsulated", "The state every node must be in for exit status 0: encapsulated or not-encapsulated.")
