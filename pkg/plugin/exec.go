@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -293,7 +292,7 @@ func rawTerminal(in io.Reader, out io.Writer) (restore func(), sizes remotecomma
 		sizeFd = int(f.Fd())
 	}
 	q := &sizeQueue{fd: sizeFd, ch: make(chan os.Signal, 1), first: true}
-	signal.Notify(q.ch, syscall.SIGWINCH)
+	notifyResize(q.ch)
 	return func() {
 		signal.Stop(q.ch)
 		close(q.ch)
