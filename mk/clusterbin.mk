@@ -22,7 +22,21 @@ CLUSTER_BINS := $(addprefix $(K8S_BIN_DIR)/,$(K8S_BINS)) $(ETCD_BIN)
 export KUBENS_TEST_K8S_BIN_DIR := $(K8S_BIN_DIR)
 export KUBENS_TEST_ETCD_BIN := $(ETCD_BIN)
 
+# The Kubernetes binaries carry their release in their version variables the
+# way the upstream build (hack/lib/version.sh) stamps them, so kubelets report
+# v1.37.2 in node status and `kubectl version` shows it (unstamped they say
+# v0.0.0-master+$$Format:%H$$). component-base/version is what kubelet, the
+# apiserver and kubectl report; client-go/pkg/version is client-go's user agent.
+# A cached binary built before this stamping is not rebuilt: rm it and rerun.
+K8S_VERSION_PARTS := $(subst ., ,$(patsubst v%,%,$(K8S_VERSION)))
+K8S_VERSION_LDFLAGS := $(foreach pkg,k8s.io/component-base/version k8s.io/client-go/pkg/version,\
+  -X $(pkg).gitVersion=$(K8S_VERSION) \
+  -X $(pkg).gitMajor=$(word 1,$(K8S_VERSION_PARTS)) \
+  -X $(pkg).gitMinor=$(word 2,$(K8S_VERSION_PARTS)) \
+  -X $(pkg).gitTreeState=clean)
+
 CLUSTERBIN_GOFLAGS := -trimpath -ldflags='-s -w'
+K8S_GOFLAGS := -trimpath -ldflags='-s -w $(strip $(K8S_VERSION_LDFLAGS))'
 
 .PHONY: cluster-bins
 ## cluster-bins: build the Kubernetes and etcd binaries the local cluster runs (cached; a warm run does nothing)
@@ -32,7 +46,7 @@ cluster-bins: $(CLUSTER_BINS)
 $(K8S_BIN_DIR)/%:
 	@mkdir -p $(@D)
 	@echo "building $* $(K8S_VERSION) (cold: several minutes)"
-	cd test/clusterbin/kube && $(GO) build $(CLUSTERBIN_GOFLAGS) -o $@.tmp.$$$$ k8s.io/kubernetes/cmd/$* && mv -f $@.tmp.$$$$ $@
+	cd test/clusterbin/kube && $(GO) build $(K8S_GOFLAGS) -o $@.tmp.$$$$ k8s.io/kubernetes/cmd/$* && mv -f $@.tmp.$$$$ $@
 
 $(ETCD_BIN):
 	@mkdir -p $(@D)

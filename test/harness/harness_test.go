@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/oc-kubens/oc-kubens/test/harness/node"
 	"github.com/oc-kubens/oc-kubens/test/harness/testenv"
 )
@@ -54,6 +56,15 @@ func TestNodesModes(t *testing.T) {
 	t.Logf("cluster with %d nodes up in %s", len(c.Nodes), c.StartDuration.Round(time.Millisecond))
 	for _, n := range c.Nodes {
 		t.Logf("node %s: RSS %d MiB (init, containerd, kubelet and their pods)", n.Name, rssMiB(n))
+		// mk/clusterbin.mk stamps the release into the binaries; unstamped
+		// kubelets report v0.0.0-master+$Format:%H$.
+		got, err := c.Client.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := got.Status.NodeInfo.KubeletVersion; v != testenv.K8sVersion {
+			t.Errorf("node %s: kubelet version %q, want %s (a binary cached before the stamping: rm it, make cluster-bins)", n.Name, v, testenv.K8sVersion)
+		}
 	}
 
 	check := func(name string, want node.Mode) {
