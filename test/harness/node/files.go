@@ -174,10 +174,11 @@ const CNIBinDir = "/usr/lib/cni"
 // MissingTools lists the host programs a node needs that are not installed
 // (`make node-deps` installs them): containerd, ctr and runc from Debian's
 // containerd and runc packages, the loopback CNI plugin, and util-linux's
-// unshare, nsenter and taskset.
+// unshare, nsenter, taskset and mountpoint, and iproute2's ip (kubens.service's
+// /run/netns step).
 func MissingTools() []string {
 	var missing []string
-	for _, p := range []string{"containerd", "ctr", "runc", "unshare", "nsenter", "taskset", "mount"} {
+	for _, p := range []string{"containerd", "ctr", "runc", "unshare", "nsenter", "taskset", "mount", "mountpoint", "ip"} {
 		if _, err := exec.LookPath(p); err != nil {
 			missing = append(missing, p)
 		}

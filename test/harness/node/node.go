@@ -17,8 +17,10 @@
 //   - Encapsulated: exactly what kubens.service does: a tmpfs at /run/kubens,
 //     a mount namespace pinned at /run/kubens/mnt by `unshare
 //     --mount=/run/kubens/mnt --propagation slave mount --make-rshared /`,
-//     KUBENSMNT=/run/kubens/mnt in /run/kubens/env, and both daemons started
-//     under `nsenter --mount=/run/kubens/mnt` with KUBENSMNT set;
+//     KUBENSMNT=/run/kubens/mnt in /run/kubens/env, /run/netns made a mount
+//     point by `ip netns add kubensmnt && ip netns delete kubensmnt` (the
+//     unit's OCPBUGS-83562 step), and both daemons started under
+//     `nsenter --mount=/run/kubens/mnt` with KUBENSMNT set;
 //   - Split: the broken half state, kubelet inside /run/kubens/mnt and
 //     containerd outside.
 //
@@ -339,7 +341,9 @@ func (n *Node) startInit(ctx context.Context) error {
 	return os.WriteFile(filepath.Join(n.cfg.Dir, InitPIDFile), []byte(fmt.Sprintf("%d %d\n", p.pid, st)), 0o644)
 }
 
-// kubensScript is kubens.service's recipe.
+// kubensScript is kubens.service's recipe (openshift/machine-config-operator
+// templates/common/_base/units/kubens.service.yaml), run in the node's
+// namespace as systemd runs the unit in the host's.
 const kubensScript = `set -e
 mkdir -p ` + KubensDir + `
 mount -t tmpfs -o mode=755 tmpfs ` + KubensDir + `
@@ -352,7 +356,12 @@ for i in 1 2 3 4 5; do
   [ "$i" = 5 ] && exit 1
   sleep 0.1
 done
-echo KUBENSMNT=` + KubensMnt + ` > ` + KubensEnv
+echo KUBENSMNT=` + KubensMnt + ` > ` + KubensEnv + `
+# Since OCPBUGS-83562 the unit makes sure /run/netns is a mount point: ip
+# bind-mounts /run/netns on itself (shared) for its first netns, and the mount
+# stays after the delete; it propagates into the slave kubens namespace.
+# Same line, same exit code rule as the unit's last ExecStartPost.
+ip netns add kubensmnt && ip netns delete kubensmnt || mountpoint -q /run/netns`
 
 func (n *Node) encapsulate(ctx context.Context) error {
 	pid := strconv.Itoa(n.InitPID())

@@ -93,6 +93,19 @@ func TestNamespacePlumbing(t *testing.T) {
 					t.Errorf("%s in the node: %q, %v", KubensEnv, b, err)
 				}
 			}
+			// kubens.service's OCPBUGS-83562 step: /run/netns is a mount
+			// point wherever the unit ran (seen from containerd: inside the
+			// kubens namespace when encapsulated, the node's when split),
+			// the scratch netns is gone, and a plain node has neither.
+			// --pid too: mountpoint reads /proc/self/mountinfo, and /proc
+			// there is the node's; without it mountpoint falls back to
+			// comparing st_dev, which a bind mount of /run's tmpfs shares.
+			netns := exec.CommandContext(ctx, "nsenter", "--target", fmt.Sprint(n.containerd.pid), "--mount", "--pid", "--", "sh", "-c",
+				"mountpoint -q /run/netns && echo mounted; ls -A /run/netns 2>/dev/null")
+			b, _ := netns.CombinedOutput()
+			if want := map[bool]string{true: "mounted", false: ""}[mode != Plain]; strings.TrimSpace(string(b)) != want {
+				t.Errorf("mode %s: /run/netns seen by containerd: %q, want %q", mode, b, want)
+			}
 			out, err := exec.CommandContext(ctx, "nsenter", "--target", fmt.Sprint(n.InitPID()), "--mount", "--pid", "--", "ctr", "--address", n.ContainerdAddress(), "-n", "k8s.io", "run", "--rm",
 				"--cgroup", cg+"/n/ctr", images.ToolsImage, "probe", "sh", "-c", "echo hello; readlink /proc/1/ns/mnt >/dev/null").CombinedOutput()
 			if err != nil || !strings.Contains(string(out), "hello") {
