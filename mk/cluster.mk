@@ -11,8 +11,9 @@
 # Everything here needs root: nodes are namespaces, mounts and cgroups.
 
 # containerd + runc run the pods, busybox-static is the tools image,
-# containernetworking-plugins gives the loopback CNI plugin.
-NODE_DEB_PACKAGES := containerd runc busybox-static containernetworking-plugins
+# containernetworking-plugins gives the loopback CNI plugin; iproute2 (ip netns) and
+# util-linux (unshare, nsenter, mountpoint) run the kubens.service recipe on a node.
+NODE_DEB_PACKAGES := containerd runc busybox-static containernetworking-plugins iproute2 util-linux
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo -E)
 
 KUBENS_CLUSTER := $(CACHE_DIR)/harness/kubens-cluster
