@@ -46,7 +46,7 @@ func run(args []string) error {
 		return err
 	}
 	if *out == "" || fs.NArg() == 0 {
-		return errors.New("usage: mkarchive -o OUT.tar.gz|OUT.zip -mtime SECONDS FILE[=NAME]...")
+		return errors.New("usage: mkarchive -o OUT.tar.gz|OUT.zip -mtime SECONDS FILE[=NAME] [FILE[=NAME]]")
 	}
 	var entries []entry
 	for _, a := range fs.Args() {
