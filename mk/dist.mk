@@ -101,6 +101,10 @@ $(KREW_TOOLS_DIR)/%:
 ## krew-test: render, validate and install the krew manifest from `make dist` archives, run it through kubectl
 krew-test: $(KREW_TOOLS) $(KREW_TEST_KUBECTL)
 	$(MAKE) --no-print-directory dist DIST_TAG=$(KREW_TEST_TAG) DIST_DIR=$(KREW_TEST_DIST_DIR)
+	@# Reproducible: a second build (warm cache, about 30 s) must give the same sums.
+	$(MAKE) --no-print-directory dist DIST_TAG=$(KREW_TEST_TAG) DIST_DIR=$(KREW_TEST_DIST_DIR).again >/dev/null
+	@cmp $(KREW_TEST_DIST_DIR)/oc-kubens_$(KREW_TEST_TAG)_checksums.txt $(KREW_TEST_DIST_DIR).again/oc-kubens_$(KREW_TEST_TAG)_checksums.txt \
+	  && echo "dist is reproducible: a second build gave the same sha256 sums" && rm -rf $(KREW_TEST_DIST_DIR).again
 	KUBENS_KREW_DIST_DIR=$(KREW_TEST_DIST_DIR) KUBENS_KREW_TAG=$(KREW_TEST_TAG) \
 	KUBENS_KREW_TOOLS_DIR=$(KREW_TOOLS_DIR) KUBENS_KREW_KUBECTL=$(KREW_TEST_KUBECTL) \
 	  $(GO) test -count=1 -v ./test/krew/
