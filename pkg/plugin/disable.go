@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"time"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	"github.com/spf13/cobra"
@@ -19,22 +18,13 @@ import (
 
 // DisableOptions holds the flags and state of `oc kubens disable`.
 type DisableOptions struct {
-	Roles   []string
-	Yes     bool
-	DryRun  string
-	Wait    bool
-	Timeout time.Duration
-
-	configFlags         *genericclioptions.ConfigFlags
-	clients             *clusterClients
-	stdinTTY, stdoutTTY bool
-
-	genericiooptions.IOStreams
+	changeOptions
+	clusterOptions
 }
 
 // NewCmdDisable returns the disable command.
 func NewCmdDisable(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &DisableOptions{configFlags: configFlags, IOStreams: streams}
+	o := &DisableOptions{clusterOptions: clusterOptions{configFlags: configFlags, IOStreams: streams}}
 	cmd := &cobra.Command{
 		Use:   "disable",
 		Short: "Turn off mount namespace encapsulation by removing what enable created (reboots nodes)",
@@ -66,33 +56,18 @@ pool, maxUnavailable at a time. Without a terminal, --yes is required.`,
 	}
 	cmd.Flags().StringArrayVar(&o.Roles, "role", nil,
 		"Only remove the MachineConfig of this role; repeat for several. Default: every MachineConfig oc-kubens manages.")
-	addChangeFlags(cmd, &o.Yes, &o.DryRun, &o.Wait, &o.Timeout)
+	o.changeOptions.addFlags(cmd)
 	return cmd
 }
 
 // Complete builds the clients and looks at the terminal.
 func (o *DisableOptions) Complete(_ *cobra.Command, _ []string) error {
-	c, err := newClusterClients(o.configFlags)
-	if err != nil {
-		return err
-	}
-	o.clients = c
-	o.stdinTTY = isTerminal(o.In)
-	o.stdoutTTY = isTerminal(o.Out)
-	return nil
+	return o.completeClients()
 }
 
 // Validate checks the flags.
 func (o *DisableOptions) Validate() error {
-	for _, r := range o.Roles {
-		if err := manifests.ValidateRole(r); err != nil {
-			return err
-		}
-	}
-	if o.Timeout <= 0 {
-		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
-	}
-	return validateDryRun(o.DryRun)
+	return o.changeOptions.validate()
 }
 
 // Run plans, confirms, deletes and optionally waits.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"time"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	"github.com/spf13/cobra"
@@ -32,24 +31,13 @@ const (
 
 // EnableOptions holds the flags and state of `oc kubens enable`.
 type EnableOptions struct {
-	Roles   []string
-	Yes     bool
-	DryRun  string
-	Wait    bool
-	Timeout time.Duration
-
-	configFlags *genericclioptions.ConfigFlags
-	clients     *clusterClients
-	// stdinTTY / stdoutTTY: confirmation needs a person at a terminal;
-	// progress redraws in place only on one.
-	stdinTTY, stdoutTTY bool
-
-	genericiooptions.IOStreams
+	changeOptions
+	clusterOptions
 }
 
 // NewCmdEnable returns the enable command.
 func NewCmdEnable(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &EnableOptions{configFlags: configFlags, IOStreams: streams}
+	o := &EnableOptions{clusterOptions: clusterOptions{configFlags: configFlags, IOStreams: streams}}
 	cmd := &cobra.Command{
 		Use:   "enable",
 		Short: "Turn on mount namespace encapsulation (reboots the nodes of each affected pool)",
@@ -85,55 +73,20 @@ validation. Without a terminal, --yes is required.`,
 			return o.Run(cmd.Context())
 		},
 	}
-	addRoleFlag(cmd, &o.Roles)
-	addChangeFlags(cmd, &o.Yes, &o.DryRun, &o.Wait, &o.Timeout)
-	return cmd
-}
-
-func addRoleFlag(cmd *cobra.Command, roles *[]string) {
-	cmd.Flags().StringArrayVar(roles, "role", nil,
+	cmd.Flags().StringArrayVar(&o.Roles, "role", nil,
 		"Pool role to enable it for, as for render; repeat for several. Default: master and worker. A custom pool selecting one of the roles is included.")
-}
-
-func addChangeFlags(cmd *cobra.Command, yes *bool, dryRun *string, wait *bool, timeout *time.Duration) {
-	cmd.Flags().BoolVarP(yes, "yes", "y", false, "Apply without asking for confirmation (required when stdin is not a terminal).")
-	cmd.Flags().StringVar(dryRun, "dry-run", dryRunNone, `Must be "none", "client" (print the plan only) or "server" (the API server validates the change without persisting it).`)
-	cmd.Flags().Lookup("dry-run").NoOptDefVal = dryRunClient
-	cmd.Flags().BoolVar(wait, "wait", false, "After applying, wait until every affected pool has rolled the change out (see `wait`).")
-	cmd.Flags().DurationVar(timeout, "timeout", defaultWaitTimeout, "With --wait: how long to wait before giving up.")
-}
-
-func validateDryRun(v string) error {
-	switch v {
-	case dryRunNone, dryRunClient, dryRunServer:
-		return nil
-	}
-	return fmt.Errorf(`invalid --dry-run %q: use "none", "client" or "server"`, v)
+	o.changeOptions.addFlags(cmd)
+	return cmd
 }
 
 // Complete builds the clients and looks at the terminal.
 func (o *EnableOptions) Complete(_ *cobra.Command, _ []string) error {
-	c, err := newClusterClients(o.configFlags)
-	if err != nil {
-		return err
-	}
-	o.clients = c
-	o.stdinTTY = isTerminal(o.In)
-	o.stdoutTTY = isTerminal(o.Out)
-	return nil
+	return o.completeClients()
 }
 
 // Validate checks the flags.
 func (o *EnableOptions) Validate() error {
-	for _, r := range o.Roles {
-		if err := manifests.ValidateRole(r); err != nil {
-			return err
-		}
-	}
-	if o.Timeout <= 0 {
-		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
-	}
-	return validateDryRun(o.DryRun)
+	return o.changeOptions.validate()
 }
 
 // Run plans, confirms, applies and optionally waits.

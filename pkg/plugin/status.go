@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"sigs.k8s.io/yaml"
 
 	"github.com/oc-kubens/oc-kubens/pkg/mcp"
 )
@@ -20,15 +18,12 @@ import (
 type StatusOptions struct {
 	Output string
 
-	configFlags *genericclioptions.ConfigFlags
-	clients     *clusterClients
-
-	genericiooptions.IOStreams
+	clusterOptions
 }
 
 // NewCmdStatus returns the status command.
 func NewCmdStatus(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &StatusOptions{configFlags: configFlags, IOStreams: streams}
+	o := &StatusOptions{clusterOptions: clusterOptions{configFlags: configFlags, IOStreams: streams}}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show, per pool and node, whether encapsulation is configured and rolled out",
@@ -65,12 +60,7 @@ pods. To check the nodes themselves, use 'oc kubens verify'.`,
 
 // Complete builds the clients.
 func (o *StatusOptions) Complete(_ *cobra.Command, _ []string) error {
-	c, err := newClusterClients(o.configFlags)
-	if err != nil {
-		return err
-	}
-	o.clients = c
-	return nil
+	return o.completeClients()
 }
 
 // Validate checks the output format.
@@ -92,20 +82,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 		return err
 	}
 	rep := mcp.Derive(snap)
-	switch o.Output {
-	case "json":
-		b, err := json.MarshalIndent(rep, "", "    ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(o.Out, "%s\n", b)
-		return err
-	case "yaml":
-		b, err := yaml.Marshal(rep)
-		if err != nil {
-			return err
-		}
-		_, err = o.Out.Write(b)
+	if done, err := printStructured(o.Out, o.Output, rep); done {
 		return err
 	}
 	return printStatus(o.Out, rep, o.Output == "wide")

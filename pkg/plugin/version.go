@@ -1,13 +1,11 @@
 package plugin
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"sigs.k8s.io/yaml"
 
 	"github.com/oc-kubens/oc-kubens/internal/version"
 )
@@ -63,20 +61,7 @@ func (o *VersionOptions) Validate() error {
 // Run prints the build information.
 func (o *VersionOptions) Run() error {
 	info := version.Get()
-	switch o.Output {
-	case "json":
-		b, err := json.MarshalIndent(info, "", "    ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(o.Out, "%s\n", b)
-		return err
-	case "yaml":
-		b, err := yaml.Marshal(info)
-		if err != nil {
-			return err
-		}
-		_, err = o.Out.Write(b)
+	if done, err := printStructured(o.Out, o.Output, info); done {
 		return err
 	}
 	_, err := fmt.Fprintf(o.Out, "Version:    %s\nGit commit: %s\nBuild date: %s\nGo version: %s\nPlatform:   %s\n",

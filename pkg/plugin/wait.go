@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,16 +17,12 @@ type WaitOptions struct {
 	Pools   []string
 	Timeout time.Duration
 
-	configFlags *genericclioptions.ConfigFlags
-	clients     *clusterClients
-	stdoutTTY   bool
-
-	genericiooptions.IOStreams
+	clusterOptions
 }
 
 // NewCmdWait returns the wait command.
 func NewCmdWait(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &WaitOptions{configFlags: configFlags, IOStreams: streams}
+	o := &WaitOptions{clusterOptions: clusterOptions{configFlags: configFlags, IOStreams: streams}}
 	cmd := &cobra.Command{
 		Use:   "wait",
 		Short: "Wait until every pool has rolled out its configuration, without the oc wait race",
@@ -69,21 +64,12 @@ server goes away (single-node reboots). Progress is shown per pool.`,
 
 // Complete builds the clients and looks at the terminal.
 func (o *WaitOptions) Complete(_ *cobra.Command, _ []string) error {
-	c, err := newClusterClients(o.configFlags)
-	if err != nil {
-		return err
-	}
-	o.clients = c
-	o.stdoutTTY = isTerminal(o.Out)
-	return nil
+	return o.completeClients()
 }
 
 // Validate checks the flags.
 func (o *WaitOptions) Validate() error {
-	if o.Timeout <= 0 {
-		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
-	}
-	return nil
+	return validateTimeout(o.Timeout)
 }
 
 // Run waits.
