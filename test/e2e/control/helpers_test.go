@@ -10,11 +10,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +25,7 @@ import (
 
 	"github.com/oc-kubens/oc-kubens/pkg/manifests"
 	"github.com/oc-kubens/oc-kubens/pkg/plugin"
+	"github.com/oc-kubens/oc-kubens/test/e2e/e2eutil"
 	"github.com/oc-kubens/oc-kubens/test/harness/controlplane"
 	"github.com/oc-kubens/oc-kubens/test/harness/testenv"
 	"github.com/oc-kubens/oc-kubens/test/mcosim"
@@ -76,7 +74,7 @@ func startSim(t testing.TB, o simOptions) *sim {
 	if nodes == nil {
 		nodes = defaultNodes
 	}
-	if err := createNodes(ctx, s.cfg, nodes); err != nil {
+	if err := e2eutil.CreateNodes(ctx, s.cfg, nodes, false); err != nil {
 		t.Fatal(err)
 	}
 	if o.NoMCO {
@@ -95,48 +93,6 @@ func startSim(t testing.TB, o simOptions) *sim {
 	s.mco = mco
 	t.Cleanup(mco.Stop)
 	return s
-}
-
-// createNodes creates object-only Node objects (no kubelet), a few at a time.
-func createNodes(ctx context.Context, cfg *rest.Config, nodes map[string][]string) error {
-	cfg = rest.CopyConfig(cfg)
-	cfg.QPS, cfg.Burst = 500, 500
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	names := make(chan string)
-	errs := make(chan error, 8)
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for name := range names {
-				n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}}}
-				for _, r := range nodes[name] {
-					n.Labels["node-role.kubernetes.io/"+r] = ""
-				}
-				if _, err := kube.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{}); err != nil {
-					select {
-					case errs <- err:
-					default:
-					}
-				}
-			}
-		}()
-	}
-	for name := range nodes {
-		names <- name
-	}
-	close(names)
-	wg.Wait()
-	select {
-	case err := <-errs:
-		return err
-	default:
-		return nil
-	}
 }
 
 // result is one run of the plugin.
@@ -163,42 +119,13 @@ func run(t *testing.T, kubeconfig string, args ...string) result {
 	return r
 }
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
+var pluginBin = e2eutil.PluginBinary{TempPrefix: "oc-kubens-e2e-bin-"}
 
 // pluginBinary is $OC_KUBENS_BIN (make sets it to bin/oc-kubens) or a fresh
 // static build.
 func pluginBinary(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("OC_KUBENS_BIN"); p != "" {
-		return p
-	}
-	binOnce.Do(func() {
-		root, err := testenv.RepoRoot()
-		if err != nil {
-			binErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "oc-kubens-e2e-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "oc-kubens")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/oc-kubens")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
+	return pluginBin.Path(t)
 }
 
 // runBinary runs the built binary with stdin from /dev/null.

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/oc-kubens/oc-kubens/pkg/plugin"
 	vfy "github.com/oc-kubens/oc-kubens/pkg/verify"
+	"github.com/oc-kubens/oc-kubens/test/e2e/e2eutil"
 	"github.com/oc-kubens/oc-kubens/test/harness/controlplane"
 	"github.com/oc-kubens/oc-kubens/test/harness/testenv"
 )
@@ -159,7 +159,9 @@ func BenchmarkVerify(b *testing.B) {
 	for i := range n {
 		nodes[fmt.Sprintf("node-%03d", i)] = []string{"worker"}
 	}
-	if err := createNodes(ctx, cp.RESTConfig(), nodes); err != nil {
+	// Ready, as a live kubelet reports it: verify counts only Ready
+	// nodes' pods against --parallelism.
+	if err := e2eutil.CreateNodes(ctx, cp.RESTConfig(), nodes, true); err != nil {
 		b.Fatal(err)
 	}
 	var delayNS atomic.Int64
@@ -274,50 +276,4 @@ func serialSample(ctx context.Context, tb testing.TB, cfg *rest.Config, sample i
 		}
 	}
 	return time.Since(start)
-}
-
-// createNodes creates object-only Node objects (no kubelet), a few at a time.
-func createNodes(ctx context.Context, cfg *rest.Config, nodes map[string][]string) error {
-	cfg = rest.CopyConfig(cfg)
-	cfg.QPS, cfg.Burst = 500, 500
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	names := make(chan string)
-	var mu sync.Mutex
-	var firstErr error
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for name := range names {
-				n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}}}
-				for _, r := range nodes[name] {
-					n.Labels["node-role.kubernetes.io/"+r] = ""
-				}
-				// Ready, as a live kubelet reports it: verify counts only
-				// Ready nodes' pods against --parallelism.
-				created, err := kube.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{})
-				if err == nil {
-					created.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady"}}
-					_, err = kube.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{})
-				}
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for name := range nodes {
-		names <- name
-	}
-	close(names)
-	wg.Wait()
-	return firstErr
 }

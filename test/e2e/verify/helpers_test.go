@@ -11,10 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +22,7 @@ import (
 
 	"github.com/oc-kubens/oc-kubens/pkg/plugin"
 	vfy "github.com/oc-kubens/oc-kubens/pkg/verify"
+	"github.com/oc-kubens/oc-kubens/test/e2e/e2eutil"
 	"github.com/oc-kubens/oc-kubens/test/harness"
 	"github.com/oc-kubens/oc-kubens/test/harness/images"
 	"github.com/oc-kubens/oc-kubens/test/harness/node"
@@ -143,41 +141,12 @@ func noLeftovers(t *testing.T, kube kubernetes.Interface, within time.Duration) 
 	}
 }
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
+var pluginBin = e2eutil.PluginBinary{TempPrefix: "oc-kubens-e2e-verify-"}
 
 // pluginBinary is $OC_KUBENS_BIN or a fresh static build.
 func pluginBinary(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("OC_KUBENS_BIN"); p != "" {
-		return p
-	}
-	binOnce.Do(func() {
-		root, err := testenv.RepoRoot()
-		if err != nil {
-			binErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "oc-kubens-e2e-verify-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "oc-kubens")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/oc-kubens")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
+	return pluginBin.Path(t)
 }
 
 // hostMountPoints lists the mount points PID 1 of a node sees.
