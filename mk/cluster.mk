@@ -20,6 +20,9 @@ KUBENS_CLUSTER := $(CACHE_DIR)/harness/kubens-cluster
 # Recursive (=): K8S_BIN_DIR comes from clusterbin.mk, included after this file.
 KUBECTL = $(K8S_BIN_DIR)/kubectl
 CLUSTER_DIR ?= /tmp/oc-kubens-cluster
+# The local cluster is not OpenShift: verify's debug pods use the harness's
+# busybox image, imported into every node (there is no registry).
+DEMO_VERIFY_FLAGS ?= --image localhost/oc-kubens/tools:test --image-pull-policy Never
 
 .PHONY: node-deps
 ## node-deps: install the Debian packages the test nodes need (apt-get update once, only if something is missing)
@@ -73,15 +76,18 @@ demo: build cluster-bins
 	p() { echo "\$$ oc kubens $$*"; $(PLUGIN_BIN) "$$@"; }; \
 	if [ -z "$$local" ]; then \
 	  echo "== not our local cluster: no reboots here, only status and a server-side dry run"; \
-	  p status -o wide; p enable --dry-run=server; exit 0; \
+	  p status -o wide; p enable --dry-run=server; p verify --all-nodes || echo "(verify exited $$?)"; exit 0; \
 	fi; \
 	echo "== turn encapsulation on: plan, apply, then wait for the rolling reboots"; \
 	p enable --yes --wait; \
 	p status -o wide; \
 	k get machineconfigpools; \
+	echo "== prove it on every node: a debug pod per node compares the mount namespaces"; \
+	p verify --all-nodes $(DEMO_VERIFY_FLAGS); \
 	echo "== and off again"; \
 	p disable --yes --wait; \
-	p status
+	p status; \
+	p verify --all-nodes --expect not-encapsulated $(DEMO_VERIFY_FLAGS)
 	@echo "== the cluster keeps running: make cluster-down stops it"
 
 .PHONY: integration
