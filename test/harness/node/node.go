@@ -192,6 +192,7 @@ func (n *Node) StopKubelet(ctx context.Context) error {
 	n.kubelet = nil
 	n.mu.Unlock()
 	k.stop(10 * time.Second)
+	n.untrack(k)
 	return nil
 }
 
@@ -227,6 +228,9 @@ func (n *Node) Stop(ctx context.Context) error {
 			errs = append(errs, n.cfg.State.RemoveProcess(in.pid))
 		}
 	}
+	n.untrack(k)
+	n.untrack(c)
+	n.untrack(in)
 	_ = os.Remove(filepath.Join(n.cfg.Dir, InitPIDFile))
 	errs = append(errs, RemoveCgroup(n.cfg.CgroupRoot, false, 10*time.Second))
 	return errors.Join(errs...)
@@ -316,7 +320,7 @@ func (n *Node) startInit(ctx context.Context) error {
 	cmd := exec.Command("taskset", "-c", "0",
 		"unshare", "--pid", "--fork", "--kill-child", "--mount", "--mount-proc", "--propagation", "private",
 		"--", "/bin/sh", "-c", initScript, n.cfg.InitBin)
-	p, err := startProc("init", cmd, filepath.Join(n.cfg.Dir, "init.log"))
+	p, err := n.startProc("init", cmd, filepath.Join(n.cfg.Dir, "init.log"))
 	if err != nil {
 		return err
 	}
@@ -389,7 +393,7 @@ func (n *Node) daemonCmd(inKubens bool, bin string, args ...string) *exec.Cmd {
 
 func (n *Node) startContainerd(ctx context.Context, inKubens bool) error {
 	cmd := n.daemonCmd(inKubens, "containerd", "--config", filepath.Join(n.cfg.Dir, "containerd.toml"))
-	p, err := startProc("containerd", cmd, filepath.Join(n.cfg.Dir, "containerd.log"))
+	p, err := n.startProc("containerd", cmd, filepath.Join(n.cfg.Dir, "containerd.log"))
 	if err != nil {
 		return err
 	}
@@ -426,7 +430,7 @@ func (n *Node) startKubelet(ctx context.Context, mode Mode) error {
 		"--hostname-override="+n.Name,
 		"--v=1",
 	)
-	p, err := startProc("kubelet", cmd, filepath.Join(n.cfg.Dir, "kubelet.log"))
+	p, err := n.startProc("kubelet", cmd, filepath.Join(n.cfg.Dir, "kubelet.log"))
 	if err != nil {
 		return err
 	}
@@ -485,4 +489,30 @@ func (n *Node) waitReady(ctx context.Context, since time.Time) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// startProc starts a daemon or the node's namespace and records its
+// host-side wrapper (taskset+unshare, or nsenter: own process group) in the
+// run state. Recording only the node's PID 1 is not enough: after a crash
+// the next run's cleanup kills PID 1, and the wrappers in the host's PID
+// namespace would still be exiting when it returns. Recorded, they are
+// killed and waited for too.
+func (n *Node) startProc(name string, cmd *exec.Cmd, logPath string) (*proc, error) {
+	p, err := startProc(name, cmd, logPath)
+	if err != nil || n.cfg.State == nil {
+		return p, err
+	}
+	if err := n.cfg.State.AddProcess(fmt.Sprintf("node %s %s wrapper", n.Name, name), p.cmd.Process.Pid, true); err != nil {
+		p.stop(time.Second)
+		return nil, err
+	}
+	return p, nil
+}
+
+// untrack drops p's wrapper from the run state once it has exited.
+func (n *Node) untrack(p *proc) {
+	if p == nil || n.cfg.State == nil || !p.exited() {
+		return
+	}
+	_ = n.cfg.State.RemoveProcess(p.cmd.Process.Pid)
 }
