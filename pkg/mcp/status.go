@@ -282,36 +282,18 @@ func DegradedNodes(pools []mcfgv1.MachineConfigPool, nodes []corev1.Node, pool s
 }
 
 // ExpectedUnitState is the state of unit that the pool's next rendered
-// config will have, from the input MCs it selects: the MCO merges them in
-// name order and the last one that lists the unit wins; none means the
-// shipped default, disabled. Rendered MCs are ignored.
+// config will have, from the input MCs it selects, merged as the MCO merges
+// them (see ForecastPool); UnitUnknown when a selected config cannot be read.
 func ExpectedUnitState(pool *mcfgv1.MachineConfigPool, mcs []mcfgv1.MachineConfig, unit string) UnitState {
-	var selected []*mcfgv1.MachineConfig
-	for i := range mcs {
-		mc := &mcs[i]
-		if IsRendered(mc) {
-			continue
-		}
-		if ok, err := PoolSelectsMC(pool, mc); err == nil && ok {
-			selected = append(selected, mc)
-		}
+	f := ForecastPool(pool, mcs)
+	if f.Err != nil {
+		return UnitUnknown
 	}
-	sort.Slice(selected, func(i, j int) bool { return selected[i].Name < selected[j].Name })
-	state := UnitDisabled
-	for _, mc := range selected {
-		if len(mc.Spec.Config.Raw) == 0 {
-			continue
-		}
-		enabled, found, err := manifests.UnitEnabled(mc.Spec.Config.Raw, unit)
-		switch {
-		case err != nil:
-			return UnitUnknown
-		case !found:
-		case enabled:
-			state = UnitEnabled
-		default:
-			state = UnitDisabled
-		}
+	if unit == manifests.UnitName {
+		return f.Kubens
 	}
-	return state
+	if manifests.Unit(f.Merged, unit).EnabledOn() {
+		return UnitEnabled
+	}
+	return UnitDisabled
 }
