@@ -4,10 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 const (
@@ -77,16 +79,41 @@ type PodOptions struct {
 // ProbeCommand is the container command of a verify pod.
 func ProbeCommand() []string { return []string{"/bin/sh", "-c", ProbeScript} }
 
-// PodName is the name of the pod for node: readable when the node name
-// allows it, else shortened with a hash so it stays a valid, unique name.
+// PodName is the name of the pod for node, a valid DNS-1123 label (at most
+// 63 characters, no dots), unique per node.
+//
+// A node name that is already such a label once prefixed is kept as it is,
+// so pods read like their nodes. Any other (dotted FQDNs, long names) becomes
+// a readable prefix of the node name with dots turned into dashes, then a
+// dash and a hash of the whole node name: the hash keeps "a.b" and "a-b", or
+// two long names that share their first 40 characters, apart. Dotted pod
+// names are valid objects but make the API server warn ("a DNS label is
+// recommended") because a pod's name becomes its hostname; a cut that ended
+// on a dot gave ".-", which the API server rejects.
 func PodName(prefix, node string) string {
 	name := prefix + node
-	if len(name) <= 63 {
+	if len(name) <= 63 && len(validation.IsDNS1123Label(name)) == 0 {
 		return name
 	}
 	sum := sha256.Sum256([]byte(node))
-	keep := 63 - len(prefix) - 11
-	return prefix + node[:keep] + "-" + hex.EncodeToString(sum[:])[:10]
+	suffix := "-" + hex.EncodeToString(sum[:])[:10]
+	b := []byte(strings.ToLower(prefix + node))
+	for i, c := range b {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			b[i] = '-'
+		}
+	}
+	base := string(b)
+	if keep := 63 - len(suffix); len(base) > keep {
+		base = base[:keep]
+	}
+	// A label must start and end with an alphanumeric: the suffix ends it,
+	// and no run of dashes may come before the suffix's own.
+	base = strings.TrimRight(base, "-")
+	if base == "" {
+		base = "p"
+	}
+	return base + suffix
 }
 
 // PodFor builds the privileged per-node pod: pinned to the node by nodeName
