@@ -89,35 +89,65 @@ type Snapshot struct {
 	Nodes          []corev1.Node
 }
 
-// unitReader caches what each MC says about a unit; rendered configs are
-// shared by many nodes and can be large.
-type unitReader struct {
+// configReader caches the parsed Ignition of each MC it is asked about:
+// rendered configs are shared by many nodes and can be large (0.5-1 MB).
+type configReader struct {
 	byName map[string]*mcfgv1.MachineConfig
-	cache  map[[2]string]UnitState
+	parsed map[string]parsedConfig
 }
 
-func newUnitReader(mcs []mcfgv1.MachineConfig) *unitReader {
-	r := &unitReader{byName: map[string]*mcfgv1.MachineConfig{}, cache: map[[2]string]UnitState{}}
+type parsedConfig struct {
+	cfg   manifests.Config
+	empty bool
+	ok    bool
+}
+
+func newConfigReader(mcs []mcfgv1.MachineConfig) *configReader {
+	r := &configReader{byName: map[string]*mcfgv1.MachineConfig{}, parsed: map[string]parsedConfig{}}
 	for i := range mcs {
 		r.byName[mcs[i].Name] = &mcs[i]
 	}
 	return r
 }
 
-func (r *unitReader) state(mcName, unit string) UnitState {
+// config reads the named MC (leniently, as a rendered config the operator
+// accepted); ok is false when it is missing or unreadable.
+func (r *configReader) config(mcName string) parsedConfig {
 	if mcName == "" {
-		return UnitUnknown
+		return parsedConfig{}
 	}
-	key := [2]string{mcName, unit}
-	if s, ok := r.cache[key]; ok {
-		return s
+	if pc, ok := r.parsed[mcName]; ok {
+		return pc
 	}
-	s := UnitUnknown
+	var pc parsedConfig
 	if mc, ok := r.byName[mcName]; ok {
-		s = mcUnitState(mc, unit)
+		if len(mc.Spec.Config.Raw) == 0 {
+			pc = parsedConfig{empty: true, ok: true}
+		} else if cfg, err := manifests.ReadConfig(mc.Spec.Config.Raw); err == nil {
+			pc = parsedConfig{cfg: cfg, ok: true}
+		}
 	}
-	r.cache[key] = s
-	return s
+	r.parsed[mcName] = pc
+	return pc
+}
+
+func (r *configReader) state(mcName, unit string) UnitState {
+	pc := r.config(mcName)
+	switch {
+	case !pc.ok:
+		return UnitUnknown
+	case !pc.empty && manifests.Unit(pc.cfg, unit).EnabledOn():
+		return UnitEnabled
+	default:
+		return UnitDisabled
+	}
+}
+
+// ztp tells whether the named config carries the telco
+// container-mount-namespace mechanism (by presence, see manifests.ZTPPresent).
+func (r *configReader) ztp(mcName string) bool {
+	pc := r.config(mcName)
+	return pc.ok && !pc.empty && manifests.ZTPPresent(pc.cfg)
 }
 
 func mcUnitState(mc *mcfgv1.MachineConfig, unit string) UnitState {
@@ -155,6 +185,29 @@ func EnablingMCs(pool *mcfgv1.MachineConfigPool, mcs []mcfgv1.MachineConfig, uni
 	return out
 }
 
+// inputsCarryZTP tells whether the input MCs the pool selects carry the ZTP
+// container-mount-namespace mechanism: in their merge when every one of them
+// can be read, else in any readable one.
+func inputsCarryZTP(pool *mcfgv1.MachineConfigPool, mcs []mcfgv1.MachineConfig) bool {
+	f := ForecastPool(pool, mcs)
+	if f.Err == nil {
+		return f.ZTP
+	}
+	for i := range mcs {
+		mc := &mcs[i]
+		if IsRendered(mc) || len(mc.Spec.Config.Raw) == 0 {
+			continue
+		}
+		if ok, err := PoolSelectsMC(pool, mc); err != nil || !ok {
+			continue
+		}
+		if cfg, err := manifests.ReadConfig(mc.Spec.Config.Raw); err == nil && manifests.ZTPPresent(cfg) {
+			return true
+		}
+	}
+	return false
+}
+
 // condition returns the status of a pool condition ("" when absent) and its message.
 func condition(pool *mcfgv1.MachineConfigPool, t mcfgv1.MachineConfigPoolConditionType) (bool, string) {
 	for _, c := range pool.Status.Conditions {
@@ -167,7 +220,7 @@ func condition(pool *mcfgv1.MachineConfigPool, t mcfgv1.MachineConfigPoolConditi
 
 // Derive computes the report from a snapshot. It makes no API calls.
 func Derive(s Snapshot) Report {
-	r := newUnitReader(s.MachineConfigs)
+	r := newConfigReader(s.MachineConfigs)
 	rep := Report{APIVersion: ReportAPIVersion, Kind: ReportKind, Pools: []PoolStatus{}, Nodes: []NodeStatus{}}
 
 	pools := append([]mcfgv1.MachineConfigPool(nil), s.Pools...)
@@ -194,8 +247,9 @@ func Derive(s Snapshot) Report {
 		ps.Kubens = r.state(ps.CurrentConfig, manifests.UnitName)
 		ps.DesiredKubens = r.state(ps.DesiredConfig, manifests.UnitName)
 		ps.PendingChange = ps.DesiredConfig != "" && ps.DesiredConfig != ps.CurrentConfig
-		ps.ZTP = r.state(ps.CurrentConfig, manifests.ZTPUnitName) == UnitEnabled ||
-			len(EnablingMCs(p, s.MachineConfigs, manifests.ZTPUnitName)) > 0
+		// ZTP by presence: its unit has no [Install] section and configs
+		// since 2023 do not set enabled, so the flag says nothing.
+		ps.ZTP = r.ztp(ps.CurrentConfig) || inputsCarryZTP(p, s.MachineConfigs)
 		for j := range s.MachineConfigs {
 			mc := &s.MachineConfigs[j]
 			if !manifests.IsManaged(mc) {

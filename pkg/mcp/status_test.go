@@ -195,3 +195,81 @@ func TestReportSchemaGolden(t *testing.T) {
 		t.Fatalf("status JSON differs from %s:\n%s", golden, got)
 	}
 }
+
+// Configs as found on real clusters (test/testdata/realworld): Ignition 2.2
+// ones, and ZTP's container-mount-namespace.service without enabled: true.
+const (
+	ign22EnableKubens = `{"ignition":{"version":"2.2.0"},"systemd":{"units":[{"name":"kubens.service","enabled":true}]}}`
+	ign22LoadSCTP     = `{"ignition":{"version":"2.2.0"},"storage":{"files":[{"filesystem":"root","path":"/etc/modules-load.d/sctp-load.conf","mode":420,"contents":{"source":"data:,sctp"}}]}}`
+	ztpNoEnabled      = `{"ignition":{"version":"3.2.0"},"systemd":{"units":[` +
+		`{"name":"container-mount-namespace.service","contents":"[Unit]\nDescription=Mount namespace shared by CRI-O and kubelet\n[Service]\nType=oneshot\nExecStart=/bin/true\n"},` +
+		`{"name":"crio.service","dropins":[{"name":"90-container-mount-namespace.conf","contents":"[Unit]\nWants=container-mount-namespace.service\n"}]},` +
+		`{"name":"kubelet.service","dropins":[{"name":"90-container-mount-namespace.conf","contents":"[Unit]\nWants=container-mount-namespace.service\n"}]}]}}`
+)
+
+// withRaw replaces an MC's Ignition config.
+func withRaw(m mcfgv1.MachineConfig, ignJSON string) mcfgv1.MachineConfig {
+	m.Spec.Config.Raw = []byte(ignJSON)
+	return m
+}
+
+// Issue 9 item 1: an Ignition 2.2.0 config that enables kubens.service is
+// listed under ENABLED BY, and a 2.2.0 config that does not mention it
+// leaves the others readable.
+func TestDeriveReadsIgnition22(t *testing.T) {
+	on := map[string]bool{"kubens.service": true}
+	rep := Derive(Snapshot{
+		Pools: []mcfgv1.MachineConfigPool{mkPool("worker", []string{"worker"}, withSpec("r1"), withStatus("r1", 1, 1, 1, 0))},
+		MachineConfigs: []mcfgv1.MachineConfig{
+			withRaw(mc("99-custom-enable-kubens-worker", "worker", nil), ign22EnableKubens),
+			withRaw(mc("load-sctp-module-worker", "worker", nil), ign22LoadSCTP),
+			rendered("r1", "worker", on),
+		},
+	})
+	ps := rep.Pools[0]
+	if !reflect.DeepEqual(ps.EnabledBy, []string{"99-custom-enable-kubens-worker"}) || ps.Kubens != UnitEnabled {
+		t.Fatalf("got %+v", ps)
+	}
+}
+
+// Issue 9 item 4: ZTP is detected by presence, in the rendered config the
+// pool runs and in the input configs, not by an enabled flag that configs
+// since 2023 leave out.
+func TestDeriveZTPWithoutEnabledFlag(t *testing.T) {
+	ztpRendered := withRaw(rendered("r1", "worker", nil), ztpNoEnabled)
+	plainRendered := rendered("r0", "worker", nil)
+	input := withRaw(mc("container-mount-namespace-and-kubelet-conf-worker", "worker", nil), ztpNoEnabled)
+	tests := []struct {
+		name string
+		snap Snapshot
+		want bool
+	}{
+		{"rolled out", Snapshot{
+			Pools:          []mcfgv1.MachineConfigPool{mkPool("worker", []string{"worker"}, withSpec("r1"), withStatus("r1", 1, 1, 1, 0))},
+			MachineConfigs: []mcfgv1.MachineConfig{input, ztpRendered},
+		}, true},
+		{"in the rendered config only (input configs not visible)", Snapshot{
+			Pools:          []mcfgv1.MachineConfigPool{mkPool("worker", []string{"worker"}, withSpec("r1"), withStatus("r1", 1, 1, 1, 0))},
+			MachineConfigs: []mcfgv1.MachineConfig{ztpRendered},
+		}, true},
+		{"applied, not rendered yet", Snapshot{
+			Pools:          []mcfgv1.MachineConfigPool{mkPool("worker", []string{"worker"}, withSpec("r0"), withStatus("r0", 1, 1, 1, 0))},
+			MachineConfigs: []mcfgv1.MachineConfig{input, plainRendered},
+		}, true},
+		{"none", Snapshot{
+			Pools:          []mcfgv1.MachineConfigPool{mkPool("worker", []string{"worker"}, withSpec("r0"), withStatus("r0", 1, 1, 1, 0))},
+			MachineConfigs: []mcfgv1.MachineConfig{mc("00-worker", "worker", nil), plainRendered},
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ps := Derive(tt.snap).Pools[0]
+			if ps.ZTP != tt.want {
+				t.Fatalf("ZTP = %v, want %v (%+v)", ps.ZTP, tt.want, ps)
+			}
+			if ps.Kubens != UnitDisabled {
+				t.Errorf("kubens = %s, want disabled", ps.Kubens)
+			}
+		})
+	}
+}
