@@ -47,6 +47,10 @@ type Forecast struct {
 	// Kubens is kubens.service in the merged config; UnitUnknown when a
 	// selected config cannot be read (the MCO would refuse to render too).
 	Kubens UnitState
+	// KubensSetBy is the last config in merge order whose kubens.service
+	// entry sets enabled or mask, the one that decides Kubens; "" when no
+	// config does and the unit keeps its preset (disabled).
+	KubensSetBy string
 	// ZTP is true when the merged config carries the telco
 	// container-mount-namespace mechanism.
 	ZTP bool
@@ -89,6 +93,9 @@ func ForecastPool(pool *mcfgv1.MachineConfigPool, mcs []mcfgv1.MachineConfig) Fo
 			bad = append(bad, fmt.Sprintf("MachineConfig %s: %v", mc.Name, err))
 			continue
 		}
+		if u := manifests.Unit(cfg, manifests.UnitName); u.Enabled != nil || u.Masked {
+			f.KubensSetBy = mc.Name
+		}
 		cfgs = append(cfgs, cfg)
 	}
 	if len(bad) > 0 {
@@ -102,4 +109,30 @@ func ForecastPool(pool *mcfgv1.MachineConfigPool, mcs []mcfgv1.MachineConfig) Fo
 	}
 	f.ZTP = manifests.ZTPPresent(f.Merged)
 	return f
+}
+
+// Outcome is what a change to the input MachineConfigs does to one pool.
+type Outcome struct {
+	Pool          string
+	Before, After Forecast
+}
+
+// Rollout tells whether the pool gets a new rendered config, so that its
+// nodes are drained and rebooted. The MCO names rendered configs by a hash
+// of the merged spec: a change that leaves the merged config as it was
+// (another config already enables the unit) renders the same config.
+func (o Outcome) Rollout() bool { return !o.Before.SameMergedConfig(o.After) }
+
+// Outcomes forecasts each named pool before and after a change, where
+// before and after are the cluster's MachineConfigs without and with it.
+func Outcomes(pools []mcfgv1.MachineConfigPool, names []string, before, after []mcfgv1.MachineConfig) []Outcome {
+	out := make([]Outcome, 0, len(names))
+	for _, n := range names {
+		for i := range pools {
+			if pools[i].Name == n {
+				out = append(out, Outcome{Pool: n, Before: ForecastPool(&pools[i], before), After: ForecastPool(&pools[i], after)})
+			}
+		}
+	}
+	return out
 }

@@ -28,6 +28,15 @@ func TestCompareMC(t *testing.T) {
 	disabled.Spec.Config = runtime.RawExtension{Raw: []byte(`{"ignition":{"version":"3.2.0"},"systemd":{"units":[{"enabled":false,"name":"kubens.service"}]}}`)}
 	extra := w.DeepCopy()
 	extra.Spec.KernelArguments = []string{"nosmt"}
+	// Item 5 of issue 9: a same-name object somebody else made, with more
+	// in it than ours, is never updated (the units list is atomic under
+	// server-side apply, so an update would drop their units).
+	foreign := extra.DeepCopy()
+	delete(foreign.Labels, manifests.ManagedByLabel)
+	foreignUnits := seedStyle.DeepCopy()
+	foreignUnits.Spec.Config = runtime.RawExtension{Raw: []byte(`{"ignition":{"version":"3.2.0"},"systemd":{"units":[{"name":"kubens.service","enabled":true},{"name":"site-agent.service","enabled":true,"contents":"[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"}]}}`)}
+	foreignOff := disabled.DeepCopy()
+	delete(foreignOff.Labels, manifests.ManagedByLabel)
 	tests := []struct {
 		name string
 		have *mcfgv1.MachineConfig
@@ -37,7 +46,10 @@ func TestCompareMC(t *testing.T) {
 		{"same", w.DeepCopy(), actionUnchanged},
 		{"hand-made from the docs", seedStyle, actionAdopt},
 		{"different config", disabled, actionUpdate},
-		{"someone else's fields", extra, actionUpdate},
+		{"someone else's fields in ours", extra, actionUpdate},
+		{"not ours, kernel arguments", foreign, actionForeign},
+		{"not ours, another unit", foreignUnits, actionForeign},
+		{"not ours, disabled", foreignOff, actionForeign},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -49,10 +61,22 @@ func TestCompareMC(t *testing.T) {
 }
 
 func TestPlanPrint(t *testing.T) {
+	on := map[string]bool{manifests.UnitName: true}
+	off := mcp.Forecast{Kubens: mcp.UnitDisabled}
+	infraPool, workerPool := testPool("infra", "worker", "infra"), testPool("worker", "worker")
+	ours := []mcfgv1.MachineConfig{testMC("99-kubens-worker", "worker", on)}
+	rollout := func(p mcfgv1.MachineConfigPool) mcp.Outcome {
+		return mcp.Outcome{Pool: p.Name, Before: mcp.ForecastPool(&p, nil), After: mcp.ForecastPool(&p, ours)}
+	}
 	p := &rolloutPlan{
-		Verb:       "enable",
-		Changes:    []mcChange{{"99-kubens-master", actionUnchanged}, {"99-kubens-worker", actionCreate}},
-		Pools:      []poolPlan{{Name: "infra", Machines: 1, MaxUnavailable: 1, MCs: []string{"99-kubens-worker"}}, {Name: "master", Machines: 1, MaxUnavailable: 1, MCs: []string{"99-kubens-master"}}, {Name: "worker", Machines: 2, MaxUnavailable: 1, MCs: []string{"99-kubens-worker"}, Paused: true}},
+		Verb:    "enable",
+		Changes: []mcChange{{Name: "99-kubens-master", Action: actionUnchanged}, {Name: "99-kubens-worker", Action: actionCreate}},
+		Pools: []poolPlan{
+			{Name: "infra", Machines: 1, MaxUnavailable: 1, MCs: []string{"99-kubens-worker"}, Outcome: rollout(infraPool)},
+			{Name: "master", Machines: 1, MaxUnavailable: 1, MCs: []string{"99-kubens-master"}, Outcome: mcp.Outcome{Pool: "master", Before: off, After: off}},
+			{Name: "worker", Machines: 2, MaxUnavailable: 1, MCs: []string{"99-kubens-worker"}, Paused: true, Outcome: rollout(workerPool)},
+		},
+		Unreached:  []unreachedPool{{Name: "arbiter", Machines: 1, Selector: "machineconfiguration.openshift.io/role in (arbiter)"}},
 		Others:     map[string][]string{"worker": {"99-custom-enable-kubens-worker"}},
 		ZTP:        []string{"master"},
 		SingleNode: false,
@@ -63,9 +87,14 @@ func TestPlanPrint(t *testing.T) {
 		"create    99-kubens-worker",
 		"unchanged 99-kubens-master  (already as wanted)",
 		"worker     2 nodes, maxUnavailable 1, via 99-kubens-worker, PAUSED",
+		"after: kubens.service disabled -> enabled, new rendered config: nodes REBOOT",
+		"after: kubens.service disabled, merged config unchanged: no rollout, no reboot",
+		"Note: pool arbiter (1 node) is not changed: it selects MachineConfigs by \"machineconfiguration.openshift.io/role in (arbiter)\"",
+		"add --role arbiter",
 		"Note: kubens.service is already enabled on pool worker by 99-custom-enable-kubens-worker.",
 		"Note: pool master uses the ZTP container-mount-namespace.service",
 		"REBOOT every node of pools infra, worker (3 nodes)",
+		"WARNING: kubens.service would NOT be enabled on pool master",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("plan lacks %q:\n%s", want, b.String())
@@ -167,10 +196,15 @@ func TestEnableExpectations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan := &rolloutPlan{Changes: []mcChange{{"99-kubens-master", actionCreate}, {"99-kubens-worker", actionUpdate}}}
-	got := enableExpectations(snap, reach, desired, plan)
+	plan := planEnable(snap, desired, reach)
+	if a := actionOf(plan, "99-kubens-worker"); a != actionUpdate {
+		t.Fatalf("action on our disabled config = %s, want update", a)
+	}
+	got := enableExpectations(snap, plan)
+	// Every reached pool waits for the merged state in its new rendered
+	// config, not only where an MC of the same name existed.
 	want := []mcp.Expectation{
-		{Pool: "master", Present: []string{"99-kubens-master"}},
+		{Pool: "master", Present: []string{"99-kubens-master"}, Unit: "kubens.service", UnitState: mcp.UnitEnabled},
 		{Pool: "worker", Present: []string{"99-kubens-worker"}, Unit: "kubens.service", UnitState: mcp.UnitEnabled},
 	}
 	if !reflect.DeepEqual(got, want) {

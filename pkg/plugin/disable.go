@@ -80,17 +80,27 @@ func (o *DisableOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// By role label, not by name: enable --name-suffix names ours
+	// differently.
 	wanted := map[string]bool{}
 	for _, r := range o.Roles {
-		wanted[manifests.Name(r)] = true
+		wanted[r] = true
 	}
 	var doomed []*mcfgv1.MachineConfig
+	gone := map[string]bool{}
 	for i := range snap.MachineConfigs {
 		mc := &snap.MachineConfigs[i]
-		if !manifests.IsManaged(mc) || (len(wanted) > 0 && !wanted[mc.Name]) {
+		if !manifests.IsManaged(mc) || (len(wanted) > 0 && !wanted[mc.Labels[manifests.RoleLabel]]) {
 			continue
 		}
 		doomed = append(doomed, mc)
+		gone[mc.Name] = true
+	}
+	after := make([]mcfgv1.MachineConfig, 0, len(snap.MachineConfigs))
+	for _, mc := range snap.MachineConfigs {
+		if !gone[mc.Name] {
+			after = append(after, mc)
+		}
 	}
 	sort.Slice(doomed, func(i, j int) bool { return doomed[i].Name < doomed[j].Name })
 
@@ -102,7 +112,7 @@ func (o *DisableOptions) Run(ctx context.Context) error {
 			}
 		}
 	}
-	plan := &rolloutPlan{Verb: "disable", Pools: newPoolPlans(snap.Pools, reach), SingleNode: singleNode(snap.Pools)}
+	plan := &rolloutPlan{Verb: "disable", Pools: newPoolPlans(snap.Pools, reach, snap.MachineConfigs, after), SingleNode: singleNode(snap.Pools)}
 	plan.Others, plan.ZTP = otherEnablers(snap.Pools, snap.MachineConfigs)
 	for _, mc := range doomed {
 		plan.Changes = append(plan.Changes, mcChange{Name: mc.Name, Action: actionDelete})

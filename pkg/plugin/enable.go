@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -33,6 +35,13 @@ const (
 type EnableOptions struct {
 	changeOptions
 	clusterOptions
+
+	// Force applies even when the merge forecast says kubens.service stays
+	// off on a reached pool.
+	Force bool
+	// NameSuffix names our configs 99-kubens-<role>-<suffix>, for clusters
+	// where somebody else's object already has the plain name.
+	NameSuffix string
 }
 
 // NewCmdEnable returns the enable command.
@@ -75,6 +84,10 @@ validation. Without a terminal, --yes is required.`,
 	}
 	cmd.Flags().StringArrayVar(&o.Roles, "role", nil,
 		"Pool role to enable it for, as for render; repeat for several. Default: master and worker. A custom pool selecting one of the roles is included.")
+	cmd.Flags().BoolVar(&o.Force, "force", false,
+		"Apply even when the merge forecast says kubens.service stays off on a pool (a later config disables it).")
+	cmd.Flags().StringVar(&o.NameSuffix, "name-suffix", "",
+		"Name the MachineConfigs 99-kubens-<role>-<suffix>: for clusters where a 99-kubens-<role> that oc-kubens did not create exists.")
 	o.changeOptions.addFlags(cmd)
 	return cmd
 }
@@ -86,6 +99,11 @@ func (o *EnableOptions) Complete(_ *cobra.Command, _ []string) error {
 
 // Validate checks the flags.
 func (o *EnableOptions) Validate() error {
+	if o.NameSuffix != "" {
+		if errs := validation.IsDNS1123Label(o.NameSuffix); len(errs) > 0 {
+			return fmt.Errorf("invalid --name-suffix %q: %s", o.NameSuffix, strings.Join(errs, "; "))
+		}
+	}
 	return o.changeOptions.validate()
 }
 
@@ -99,6 +117,11 @@ func (o *EnableOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if o.NameSuffix != "" {
+		for _, mc := range desired {
+			mc.Name += "-" + o.NameSuffix
+		}
+	}
 	snap, err := c.snapshot(ctx, false)
 	if err != nil {
 		return err
@@ -107,25 +130,14 @@ func (o *EnableOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	existing := map[string]*mcfgv1.MachineConfig{}
-	for i := range snap.MachineConfigs {
-		existing[snap.MachineConfigs[i].Name] = &snap.MachineConfigs[i]
-	}
-	plan := &rolloutPlan{Verb: "enable", Pools: newPoolPlans(snap.Pools, reach), SingleNode: singleNode(snap.Pools)}
-	plan.Others, plan.ZTP = otherEnablers(snap.Pools, snap.MachineConfigs)
-	for _, mc := range desired {
-		plan.Changes = append(plan.Changes, mcChange{Name: mc.Name, Action: compareMC(existing[mc.Name], mc)})
-	}
+	plan := planEnable(snap, desired, reach)
 	plan.print(o.Out)
-
-	exps := enableExpectations(snap, reach, desired, plan)
-	needsApply := false
-	for _, ch := range plan.Changes {
-		if ch.Action != actionUnchanged {
-			needsApply = true
-		}
+	if err := o.refuseUnsafe(plan); err != nil {
+		return err
 	}
-	if !needsApply {
+
+	exps := enableExpectations(snap, plan)
+	if !plan.sendsAnything() {
 		fmt.Fprintln(o.Out, "Nothing to change: encapsulation is already configured for these pools (no new rendered config, no reboot).")
 		return o.maybeWait(ctx, exps)
 	}
@@ -149,9 +161,14 @@ func (o *EnableOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	existing := mcsByName(snap.MachineConfigs)
 	for i, mc := range desired {
-		if plan.Changes[i].Action == actionUnchanged {
+		switch plan.Changes[i].Action {
+		case actionUnchanged:
 			fmt.Fprintf(o.Out, "machineconfig.%s/%s unchanged\n", mcfgv1.GroupName, mc.Name)
+			continue
+		case actionForeign:
+			fmt.Fprintf(o.Out, "machineconfig.%s/%s left as it is (not created by oc-kubens)\n", mcfgv1.GroupName, mc.Name)
 			continue
 		}
 		if err := o.apply(ctx, mc, existing[mc.Name]); err != nil {
@@ -165,45 +182,101 @@ func (o *EnableOptions) Run(ctx context.Context) error {
 	return o.maybeWait(ctx, exps)
 }
 
-// enableExpectations builds what the wait checks per pool after enable: our
-// MCs in the rendered source and, for MCs that existed with other content
-// (already in the source under the same name), the unit state the merge
-// will give in the new rendered config.
-func enableExpectations(snap mcp.Snapshot, reach map[string][]string, desired []*mcfgv1.MachineConfig, plan *rolloutPlan) []mcp.Expectation {
-	updated := map[string]bool{}
-	for _, ch := range plan.Changes {
-		if ch.Action == actionUpdate {
-			updated[ch.Name] = true
+// planEnable works out what applying desired does: per MC, create, update,
+// adopt, unchanged or not-ours (a same-name object somebody else made, which
+// is never touched); per reached pool, the merged config before and after.
+func planEnable(snap mcp.Snapshot, desired []*mcfgv1.MachineConfig, reach map[string][]string) *rolloutPlan {
+	existing := mcsByName(snap.MachineConfigs)
+	plan := &rolloutPlan{Verb: "enable", SingleNode: singleNode(snap.Pools), Unreached: unreachedPools(snap.Pools, reach)}
+	plan.Others, plan.ZTP = otherEnablers(snap.Pools, snap.MachineConfigs)
+	replaced := map[string]*mcfgv1.MachineConfig{}
+	for _, mc := range desired {
+		ch := mcChange{Name: mc.Name, Action: compareMC(existing[mc.Name], mc)}
+		if ch.Action == actionForeign {
+			ch.Foreign = describeForeign(existing[mc.Name])
+		} else {
+			replaced[mc.Name] = mc
 		}
+		plan.Changes = append(plan.Changes, ch)
 	}
-	// The MCs as they will be after the apply, for the merge forecast.
 	after := make([]mcfgv1.MachineConfig, 0, len(snap.MachineConfigs)+len(desired))
 	for _, mc := range snap.MachineConfigs {
-		if _, ours := findMC(desired, mc.Name); !ours {
+		if _, ok := replaced[mc.Name]; !ok {
 			after = append(after, mc)
 		}
 	}
 	for _, mc := range desired {
-		after = append(after, *mc)
+		if r, ok := replaced[mc.Name]; ok {
+			after = append(after, *r)
+		}
 	}
-	exps := make([]mcp.Expectation, 0, len(reach))
-	for i := range snap.Pools {
-		mcs, ok := reach[snap.Pools[i].Name]
-		if !ok {
+	plan.Pools = newPoolPlans(snap.Pools, reach, snap.MachineConfigs, after)
+	return plan
+}
+
+// refuseUnsafe stops before anything is sent when the plan would take over
+// someone else's object, or would not end with kubens.service enabled on a
+// reached pool (a later config switches it off again: the pools would reboot
+// for nothing and --wait would report success). --force accepts the second,
+// never the first.
+func (o *EnableOptions) refuseUnsafe(plan *rolloutPlan) error {
+	for _, ch := range plan.Changes {
+		if ch.Action != actionForeign {
 			continue
 		}
-		e := mcp.Expectation{Pool: snap.Pools[i].Name, Present: mcs}
-		for _, m := range mcs {
-			// An MC that was already there is already in the source:
-			// only the unit in the new rendered config shows the render
-			// has happened.
-			if updated[m] {
-				e.Unit, e.UnitState = manifests.UnitName, mcp.ExpectedUnitState(&snap.Pools[i], after, manifests.UnitName)
+		// A same-name object of someone else's that already gets the unit
+		// enabled everywhere our config would go is no obstacle.
+		if len(plan.notReaching()) == 0 {
+			continue
+		}
+		return fmt.Errorf("MachineConfig %s exists and was not created by oc-kubens (it holds %s); oc-kubens never changes, takes over or deletes other people's configs. "+
+			"Re-run with --name-suffix=oc-kubens to create %s-oc-kubens instead, which sorts after it, or move that object out of the way yourself",
+			ch.Name, ch.Foreign, ch.Name)
+	}
+	if bad := plan.notReaching(); len(bad) > 0 && !o.Force {
+		names := make([]string, 0, len(bad))
+		for _, pl := range bad {
+			names = append(names, pl.Name)
+		}
+		return fmt.Errorf("refusing to enable: %s would still not be enabled on pool %s after this change (see the WARNING above), so nothing was changed. "+
+			"Fix or remove the config that decides it, or re-run with --force to apply anyway", manifests.UnitName, strings.Join(names, ", "))
+	}
+	return nil
+}
+
+// enableExpectations builds what the wait checks per reached pool: our MCs
+// in the rendered source, and kubens.service in the state the merge gives
+// in the new rendered config (an MC that existed under the same name is
+// already in the source: only the unit shows the render has happened).
+func enableExpectations(snap mcp.Snapshot, plan *rolloutPlan) []mcp.Expectation {
+	ours := map[string]bool{}
+	for _, ch := range plan.Changes {
+		if ch.Action != actionForeign {
+			ours[ch.Name] = true
+		}
+	}
+	exps := make([]mcp.Expectation, 0, len(plan.Pools))
+	for _, pl := range plan.Pools {
+		e := mcp.Expectation{Pool: pl.Name}
+		for _, m := range pl.MCs {
+			if ours[m] {
+				e.Present = append(e.Present, m)
 			}
+		}
+		if pl.Outcome.After.Err == nil {
+			e.Unit, e.UnitState = manifests.UnitName, pl.Outcome.After.Kubens
 		}
 		exps = append(exps, e)
 	}
 	return exps
+}
+
+func mcsByName(mcs []mcfgv1.MachineConfig) map[string]*mcfgv1.MachineConfig {
+	out := make(map[string]*mcfgv1.MachineConfig, len(mcs))
+	for i := range mcs {
+		out[mcs[i].Name] = &mcs[i]
+	}
+	return out
 }
 
 func (o *EnableOptions) confirm(plan *rolloutPlan) error {
@@ -234,35 +307,6 @@ func (o *EnableOptions) maybeWait(ctx context.Context, exps []mcp.Expectation) e
 		return nil
 	}
 	return runWait(ctx, o.clients, exps, o.Timeout, o.Out, o.stdoutTTY)
-}
-
-// compareMC decides what applying want over have does.
-func compareMC(have, want *mcfgv1.MachineConfig) string {
-	if have == nil {
-		return actionCreate
-	}
-	if !sameJSON(have.Spec.Config.Raw, want.Spec.Config.Raw) || !emptyOtherSpec(have) {
-		return actionUpdate
-	}
-	for k, v := range want.Labels {
-		if have.Labels[k] != v {
-			if k == manifests.RoleLabel {
-				return actionUpdate // a role change moves the MC to other pools
-			}
-			return actionAdopt
-		}
-	}
-	return actionUnchanged
-}
-
-// emptyOtherSpec: our MCs only carry spec.config; anything else in an
-// existing MC of the same name (kernel arguments, extensions) is owned by
-// someone else and would stay, so the object differs from ours.
-func emptyOtherSpec(mc *mcfgv1.MachineConfig) bool {
-	s := mc.Spec.DeepCopy()
-	s.Config.Raw = nil
-	s.Config.Object = nil
-	return reflect.DeepEqual(*s, mcfgv1.MachineConfigSpec{})
 }
 
 func sameJSON(a, b []byte) bool {

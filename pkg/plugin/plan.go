@@ -3,10 +3,12 @@ package plugin
 import (
 	"fmt"
 	"io"
+	"reflect"
 	"sort"
 	"strings"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/oc-kubens/oc-kubens/pkg/manifests"
 	"github.com/oc-kubens/oc-kubens/pkg/mcp"
@@ -19,11 +21,23 @@ const (
 	actionAdopt     = "adopt" // same config, only our label is added: no reboot
 	actionUnchanged = "unchanged"
 	actionDelete    = "delete"
+	// actionForeign: an object of the same name that oc-kubens did not
+	// create and whose content differs from ours. It is never changed,
+	// taken over or deleted.
+	actionForeign = "not-ours"
 )
 
 type mcChange struct {
 	Name   string
 	Action string
+	// Foreign describes what an object of the same name that we did not
+	// create holds beyond ours, for actionForeign.
+	Foreign string
+}
+
+// applies tells whether the change is sent to the API server.
+func (c mcChange) applies() bool {
+	return c.Action == actionCreate || c.Action == actionUpdate || c.Action == actionAdopt || c.Action == actionDelete
 }
 
 type poolPlan struct {
@@ -32,13 +46,23 @@ type poolPlan struct {
 	MaxUnavailable int
 	MCs            []string // our MCs this pool selects
 	Paused         bool
+	// Outcome is the pool's merged config before and after the change.
+	Outcome mcp.Outcome
+}
+
+// unreachedPool is a pool with machines that the change does not reach.
+type unreachedPool struct {
+	Name     string
+	Machines int32
+	Selector string // its machineConfigSelector, to say why
 }
 
 // rolloutPlan is what enable and disable print before asking.
 type rolloutPlan struct {
-	Verb    string // "enable" or "disable"
-	Changes []mcChange
-	Pools   []poolPlan
+	Verb      string // "enable" or "disable"
+	Changes   []mcChange
+	Pools     []poolPlan
+	Unreached []unreachedPool
 	// Others maps a pool to the MCs we do not manage that enable
 	// kubens.service on it; ZTP lists pools encapsulated by the ZTP unit.
 	Others     map[string][]string
@@ -48,37 +72,47 @@ type rolloutPlan struct {
 
 // changesConfig tells whether the plan changes any rendered config, i.e.
 // whether nodes will reboot.
-func (p *rolloutPlan) changesConfig() bool {
+func (p *rolloutPlan) changesConfig() bool { return len(p.affectedPools()) > 0 }
+
+// affectedPools returns the pools whose merged config the change alters:
+// those get a new rendered config and reboot.
+func (p *rolloutPlan) affectedPools() []poolPlan {
+	var out []poolPlan
+	for _, pl := range p.Pools {
+		if pl.Outcome.Rollout() {
+			out = append(out, pl)
+		}
+	}
+	return out
+}
+
+// sendsAnything tells whether any change goes to the API server.
+func (p *rolloutPlan) sendsAnything() bool {
 	for _, c := range p.Changes {
-		if c.Action == actionCreate || c.Action == actionUpdate || c.Action == actionDelete {
+		if c.applies() {
 			return true
 		}
 	}
 	return false
 }
 
-// affectedPools returns the pools selected by MCs that change config.
-func (p *rolloutPlan) affectedPools() []poolPlan {
-	changing := map[string]bool{}
-	for _, c := range p.Changes {
-		if c.Action == actionCreate || c.Action == actionUpdate || c.Action == actionDelete {
-			changing[c.Name] = true
-		}
-	}
+// notReaching returns the pools the wanted state does not come out of the
+// merge for: after enable, pools where kubens.service would still be off
+// (or cannot be forecast); after disable, pools where it stays on.
+func (p *rolloutPlan) notReaching() []poolPlan {
 	var out []poolPlan
 	for _, pl := range p.Pools {
-		for _, m := range pl.MCs {
-			if changing[m] {
-				out = append(out, pl)
-				break
-			}
+		got := pl.Outcome.After.Kubens
+		if (p.Verb == "enable" && got != mcp.UnitEnabled) || (p.Verb == "disable" && got == mcp.UnitEnabled) {
+			out = append(out, pl)
 		}
 	}
 	return out
 }
 
-// newPoolPlans builds the per-pool lines for the MCs in reach (pool -> MCs).
-func newPoolPlans(pools []mcfgv1.MachineConfigPool, reach map[string][]string) []poolPlan {
+// newPoolPlans builds the per-pool lines for the MCs in reach (pool -> MCs)
+// with each pool's forecast before and after the change.
+func newPoolPlans(pools []mcfgv1.MachineConfigPool, reach map[string][]string, before, after []mcfgv1.MachineConfig) []poolPlan {
 	var out []poolPlan
 	for i := range pools {
 		p := &pools[i]
@@ -90,7 +124,23 @@ func newPoolPlans(pools []mcfgv1.MachineConfigPool, reach map[string][]string) [
 			Name: p.Name, Machines: p.Status.MachineCount,
 			MaxUnavailable: mcp.MaxUnavailable(p, int(p.Status.MachineCount)),
 			MCs:            mcs, Paused: p.Spec.Paused,
+			Outcome: mcp.Outcome{Pool: p.Name, Before: mcp.ForecastPool(p, before), After: mcp.ForecastPool(p, after)},
 		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// unreachedPools lists the pools with machines that are not in reach, so
+// the plan can say why an arbiter or a custom pool is left out.
+func unreachedPools(pools []mcfgv1.MachineConfigPool, reach map[string][]string) []unreachedPool {
+	var out []unreachedPool
+	for i := range pools {
+		p := &pools[i]
+		if _, ok := reach[p.Name]; ok || p.Status.MachineCount == 0 {
+			continue
+		}
+		out = append(out, unreachedPool{Name: p.Name, Machines: p.Status.MachineCount, Selector: metav1.FormatLabelSelector(p.Spec.MachineConfigSelector)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -107,8 +157,10 @@ func singleNode(pools []mcfgv1.MachineConfigPool) bool {
 }
 
 // otherEnablers maps each pool to the MCs that enable kubens.service on it
-// and that are not managed by oc-kubens; ztpPools lists pools using the ZTP
-// container-mount-namespace.service.
+// and that are not managed by oc-kubens; ztpPools lists pools whose merged
+// config carries the ZTP container-mount-namespace mechanism (by the unit or
+// its drop-ins being there: the unit has no [Install] section, and configs
+// since 2023 do not set enabled).
 func otherEnablers(pools []mcfgv1.MachineConfigPool, mcs []mcfgv1.MachineConfig) (map[string][]string, []string) {
 	others := map[string][]string{}
 	var ztp []string
@@ -123,12 +175,74 @@ func otherEnablers(pools []mcfgv1.MachineConfigPool, mcs []mcfgv1.MachineConfig)
 				others[p.Name] = append(others[p.Name], n)
 			}
 		}
-		if len(mcp.EnablingMCs(p, mcs, manifests.ZTPUnitName)) > 0 {
-			ztp = append(ztp, p.Name)
+		if p.Status.MachineCount > 0 || len(p.Spec.Configuration.Source) > 0 {
+			if mcp.ForecastPool(p, mcs).ZTP {
+				ztp = append(ztp, p.Name)
+			}
 		}
 	}
 	sort.Strings(ztp)
 	return others, ztp
+}
+
+// describeForeign says what a same-name MachineConfig that we did not
+// create holds beyond kubens.service, so the user sees what is at stake.
+func describeForeign(mc *mcfgv1.MachineConfig) string {
+	var parts []string
+	s := mc.Spec
+	if len(s.KernelArguments) > 0 {
+		parts = append(parts, "kernelArguments "+strings.Join(s.KernelArguments, " "))
+	}
+	if len(s.Extensions) > 0 {
+		parts = append(parts, "extensions "+strings.Join(s.Extensions, ", "))
+	}
+	if s.KernelType != "" {
+		parts = append(parts, "kernelType "+s.KernelType)
+	}
+	if s.FIPS {
+		parts = append(parts, "fips")
+	}
+	if s.OSImageURL != "" {
+		parts = append(parts, "osImageURL")
+	}
+	if cfg, err := manifests.ParseConfig(s.Config.Raw); err != nil {
+		parts = append(parts, "an Ignition config oc-kubens cannot read")
+	} else {
+		var units []string
+		for _, u := range cfg.Systemd.Units {
+			if u.Name != manifests.UnitName {
+				units = append(units, u.Name)
+			}
+		}
+		if len(units) > 0 {
+			parts = append(parts, "units "+strings.Join(units, ", "))
+		}
+		if n := len(cfg.Storage.Files); n > 0 {
+			parts = append(parts, plural(int32(n), "file", "files"))
+		}
+		if u := manifests.Unit(cfg, manifests.UnitName); u.Listed {
+			switch {
+			case u.EnabledOn():
+				parts = append(parts, manifests.UnitName+" enabled")
+			case u.Enabled == nil && !u.Masked:
+				parts = append(parts, manifests.UnitName+" without enabled")
+			default:
+				parts = append(parts, manifests.UnitName+" disabled")
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return "other content"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// sameSpecAsOurs tells whether an object holds exactly what we would write
+// (any JSON key order, no other spec fields): only then may enable adopt an
+// object it did not create.
+func sameSpecAsOurs(have, want *mcfgv1.MachineConfig) bool {
+	return sameJSON(have.Spec.Config.Raw, want.Spec.Config.Raw) && emptyOtherSpec(have) &&
+		have.Labels[manifests.RoleLabel] == want.Labels[manifests.RoleLabel]
 }
 
 func plural(n int32, one, many string) string {
@@ -136,6 +250,21 @@ func plural(n int32, one, many string) string {
 		return fmt.Sprintf("%d %s", n, one)
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// outcomeNote is the plan's word on one pool: what the merge gives before
+// and after, and whether the nodes reboot.
+func outcomeNote(o mcp.Outcome) string {
+	before, after := o.Before.Kubens, o.After.Kubens
+	switch {
+	case o.After.Err != nil:
+		return "CANNOT FORECAST: " + o.After.Err.Error()
+	case !o.Rollout():
+		return fmt.Sprintf("%s %s, merged config unchanged: no rollout, no reboot", manifests.UnitName, after)
+	case before != after:
+		return fmt.Sprintf("%s %s -> %s, new rendered config: nodes REBOOT", manifests.UnitName, before, after)
+	}
+	return fmt.Sprintf("%s stays %s, but the merged config changes: nodes REBOOT", manifests.UnitName, after)
 }
 
 // print writes the plan. Warnings are upper-case so they stand out in logs.
@@ -149,10 +278,11 @@ func (p *rolloutPlan) print(w io.Writer) {
 			note = "  (same config; adds the " + manifests.ManagedByLabel + " label so disable can remove it)"
 		case actionUnchanged:
 			note = "  (already as wanted)"
+		case actionForeign:
+			note = "  (exists and was not created by oc-kubens; holds " + c.Foreign + "; left exactly as it is)"
 		}
 		fmt.Fprintf(w, "    %-9s %s%s\n", c.Action, c.Name, note)
 	}
-	affected := p.affectedPools()
 	if len(p.Pools) > 0 {
 		fmt.Fprintln(w, "  Pools:")
 		for _, pl := range p.Pools {
@@ -162,7 +292,12 @@ func (p *rolloutPlan) print(w io.Writer) {
 			}
 			fmt.Fprintf(w, "    %-10s %s, maxUnavailable %d, via %s%s\n", pl.Name, plural(pl.Machines, "node", "nodes"),
 				pl.MaxUnavailable, strings.Join(pl.MCs, ", "), extra)
+			fmt.Fprintf(w, "               after: %s\n", outcomeNote(pl.Outcome))
 		}
+	}
+	for _, u := range p.Unreached {
+		fmt.Fprintf(w, "Note: pool %s (%s) is not changed: it selects MachineConfigs by %q, which no MachineConfig of this plan matches%s.\n",
+			u.Name, plural(u.Machines, "node", "nodes"), u.Selector, roleHint(p.Verb, u.Name))
 	}
 	pools := make([]string, 0, len(p.Others))
 	for k := range p.Others {
@@ -181,7 +316,16 @@ func (p *rolloutPlan) print(w io.Writer) {
 		fmt.Fprintf(w, "Note: pool %s uses the ZTP %s, which already encapsulates kubelet and CRI-O; kubens.service is not needed there.\n",
 			pool, manifests.ZTPUnitName)
 	}
-	if !p.changesConfig() {
+	if p.Verb == "enable" {
+		for _, pl := range p.notReaching() {
+			fmt.Fprintf(w, "WARNING: %s would NOT be enabled on pool %s after this change: %s.\n", manifests.UnitName, pl.Name, whyNot(pl.Outcome.After))
+		}
+	}
+	affected := p.affectedPools()
+	if len(affected) == 0 {
+		if p.sendsAnything() {
+			fmt.Fprintln(w, "No pool's merged configuration changes: no new rendered config, no rollout, no reboot.")
+		}
 		return
 	}
 	var nodes int32
@@ -195,4 +339,55 @@ func (p *rolloutPlan) print(w io.Writer) {
 	if p.SingleNode {
 		fmt.Fprintln(w, "WARNING: this is a SINGLE-NODE cluster: its only node reboots, so every workload and the API server itself are down until it is back (often 10 minutes or more).")
 	}
+}
+
+// roleHint tells how to reach a pool that enable left out.
+func roleHint(verb, pool string) string {
+	if verb != "enable" {
+		return ""
+	}
+	return fmt.Sprintf(" (add --role %s to enable it there too)", pool)
+}
+
+// whyNot explains a forecast in which kubens.service is not enabled.
+func whyNot(f mcp.Forecast) string {
+	switch {
+	case f.Err != nil:
+		return "the Machine Config Operator cannot merge this pool's configs (" + f.Err.Error() + ")"
+	case f.KubensSetBy != "":
+		return fmt.Sprintf("%s sets it later in the Machine Config Operator's merge order (worker-role configs first, then the pool's own, each by name)", f.KubensSetBy)
+	}
+	return "no config of this pool enables it"
+}
+
+// compareMC decides what applying want over have does.
+func compareMC(have, want *mcfgv1.MachineConfig) string {
+	if have == nil {
+		return actionCreate
+	}
+	if !manifests.IsManaged(have) {
+		if sameSpecAsOurs(have, want) {
+			return actionAdopt
+		}
+		return actionForeign
+	}
+	if !sameJSON(have.Spec.Config.Raw, want.Spec.Config.Raw) || !emptyOtherSpec(have) {
+		return actionUpdate
+	}
+	for k, v := range want.Labels {
+		if have.Labels[k] != v {
+			return actionUpdate // a role change moves the MC to other pools
+		}
+	}
+	return actionUnchanged
+}
+
+// emptyOtherSpec: our MCs only carry spec.config; anything else in an
+// existing MC of the same name (kernel arguments, extensions) is owned by
+// someone else.
+func emptyOtherSpec(mc *mcfgv1.MachineConfig) bool {
+	s := mc.Spec.DeepCopy()
+	s.Config.Raw = nil
+	s.Config.Object = nil
+	return reflect.DeepEqual(*s, mcfgv1.MachineConfigSpec{})
 }
