@@ -180,6 +180,19 @@ func Classify(node string, rep *Report) NodeResult {
 	return res
 }
 
+// ztpEnabledOK tells whether systemctl is-enabled's answer for
+// container-mount-namespace.service means it starts at boot. The unit has no
+// [Install] section: crio's and kubelet's drop-ins pull it in with Wants=, so
+// a healthy node says "static". "indirect" (pulled in through Also= or
+// another unit) and "generated" (made by a generator) start it the same way.
+func ztpEnabledOK(enabled string) bool {
+	switch enabled {
+	case "enabled", "static", "indirect", "generated":
+		return true
+	}
+	return false
+}
+
 func checks(state State, mech Mechanism, rep *Report) []Check {
 	var out []Check
 	add := func(name string, st CheckStatus, detail string) {
@@ -225,8 +238,10 @@ func checks(state State, mech Mechanism, rep *Report) []Check {
 	// The unit behind the mechanism must be enabled (survives reboots) and
 	// active.
 	unitName, enabled, active := "kubens.service", rep.KubensEnabled, rep.KubensActive
+	enabledOK := enabled == "enabled"
 	if mech == MechanismZTP {
 		unitName, enabled, active = "container-mount-namespace.service", rep.ZTPEnabled, rep.ZTPActive
+		enabledOK = ztpEnabledOK(enabled)
 	}
 	switch {
 	case enabled == "unknown" || active == "unknown":
@@ -237,8 +252,8 @@ func checks(state State, mech Mechanism, rep *Report) []Check {
 		add(CheckUnit, CheckSkip, fmt.Sprintf("%s is %s and %s", unitName, enabled, active))
 	case mech == MechanismOther:
 		add(CheckUnit, CheckSkip, "no known unit behind this namespace")
-	case enabled == "enabled" && active == "active":
-		add(CheckUnit, CheckPass, unitName+" is enabled and active")
+	case enabledOK && active == "active":
+		add(CheckUnit, CheckPass, fmt.Sprintf("%s is %s and active", unitName, enabled))
 	default:
 		add(CheckUnit, CheckFail, fmt.Sprintf("%s is %s and %s", unitName, enabled, active))
 	}

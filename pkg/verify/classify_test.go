@@ -36,6 +36,32 @@ func TestClassify(t *testing.T) {
 			r.KubeletKubensMnt, r.RuntimeKubensMnt = No, No
 			r.KubensEnabled, r.KubensActive, r.ZTPEnabled, r.ZTPActive = "disabled", "inactive", "enabled", "active"
 		}), state: Encapsulated, mechanism: MechanismZTP, hidden: 400},
+		// container-mount-namespace.service has no [Install] section:
+		// systemctl is-enabled says static on every healthy ZTP node.
+		{name: "ztp static", rep: mod(func(r *Report) {
+			r.KubensPin, r.ZTPPin = NSNone, r.KubeletNS
+			r.KubeletKubensMnt, r.RuntimeKubensMnt = No, No
+			r.KubensEnabled, r.KubensActive, r.ZTPEnabled, r.ZTPActive = "not-found", "inactive", "static", "active"
+		}), state: Encapsulated, mechanism: MechanismZTP, hidden: 400},
+		{name: "ztp indirect", rep: mod(func(r *Report) {
+			r.KubensPin, r.ZTPPin = NSNone, r.KubeletNS
+			r.KubensEnabled, r.KubensActive, r.ZTPEnabled, r.ZTPActive = "not-found", "inactive", "indirect", "active"
+		}), state: Encapsulated, mechanism: MechanismZTP, hidden: 400},
+		{name: "ztp generated", rep: mod(func(r *Report) {
+			r.KubensPin, r.ZTPPin = NSNone, r.KubeletNS
+			r.KubensEnabled, r.KubensActive, r.ZTPEnabled, r.ZTPActive = "not-found", "inactive", "generated", "active"
+		}), state: Encapsulated, mechanism: MechanismZTP, hidden: 400},
+		{name: "ztp static but inactive", rep: mod(func(r *Report) {
+			r.KubensPin, r.ZTPPin = NSNone, r.KubeletNS
+			r.KubensEnabled, r.KubensActive, r.ZTPEnabled, r.ZTPActive = "not-found", "inactive", "static", "inactive"
+		}), state: Encapsulated, mechanism: MechanismZTP, failChecks: "Unit", hidden: 400},
+		{name: "ztp masked", rep: mod(func(r *Report) {
+			r.KubensPin, r.ZTPPin = NSNone, r.KubeletNS
+			r.KubensEnabled, r.KubensActive, r.ZTPEnabled, r.ZTPActive = "not-found", "inactive", "masked", "active"
+		}), state: Encapsulated, mechanism: MechanismZTP, failChecks: "Unit", hidden: 400},
+		// kubens.service has an [Install] section: only enabled survives a reboot.
+		{name: "kubens static", rep: mod(func(r *Report) { r.KubensEnabled = "static" }),
+			state: Encapsulated, mechanism: MechanismKubens, failChecks: "Unit", hidden: 400},
 		{name: "other mechanism", rep: mod(func(r *Report) { r.KubensPin = NSNone }), state: Encapsulated, mechanism: MechanismOther, failChecks: "PinnedNamespace", hidden: 400},
 		{name: "no env, unit off, no netns", rep: mod(func(r *Report) {
 			r.RuntimeKubensMnt, r.KubensEnabled, r.NetnsMountPoint = No, "disabled", No
