@@ -45,6 +45,12 @@ func newClusterClients(f *genericclioptions.ConfigFlags) (*clusterClients, error
 }
 
 func clientsForConfig(cfg *rest.Config) (*clusterClients, error) {
+	if cfg.WarningHandler == nil && cfg.WarningHandlerWithContext == nil {
+		// Built without the root command's flags (which set a handler on
+		// the command's stderr): still no raw klog lines.
+		cfg = rest.CopyConfig(cfg)
+		cfg.WarningHandler = newWarningWriter(os.Stderr)
+	}
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -60,6 +66,12 @@ func clientsForConfig(cfg *rest.Config) (*clusterClients, error) {
 		return nil, err
 	}
 	return &clusterClients{config: cfg, kube: kube, mcfg: mc, disc: disc}, nil
+}
+
+// newWarningWriter prints API warnings the way kubectl does: "Warning: ..."
+// on w, each distinct message once.
+func newWarningWriter(w io.Writer) rest.WarningHandler {
+	return rest.NewWarningWriter(w, rest.WarningWriterOptions{Deduplicate: true})
 }
 
 // errNoMachineConfigAPI is what every control command says on clusters

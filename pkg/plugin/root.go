@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/rest"
 )
 
 const (
@@ -70,6 +71,16 @@ func DisplayName(program string) string {
 // "kubectl kubens" (see DisplayName).
 func NewCmdKubens(streams genericiooptions.IOStreams, displayName string) *cobra.Command {
 	configFlags := genericclioptions.NewConfigFlags(true)
+	// API warnings (deprecations, pod security, "a DNS label is
+	// recommended") go to stderr as kubectl prints them, "Warning: ...",
+	// once each, not as raw klog lines.
+	warnings := newWarningWriter(streams.ErrOut)
+	configFlags.WrapConfigFn = func(c *rest.Config) *rest.Config {
+		if c.WarningHandler == nil && c.WarningHandlerWithContext == nil {
+			c.WarningHandler = warnings
+		}
+		return c
+	}
 
 	cmd := &cobra.Command{
 		// The binary's name, which shell completion registers for.
