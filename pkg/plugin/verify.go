@@ -86,7 +86,7 @@ end, also on Ctrl-C. Each node ends in one state:
                     Forbidden, ProcessMissing, ...
 
 EXPECTED is what the node's current rendered MachineConfig asks for (- when
-the cluster has no MachineConfig API). CHECKS lists failed extra checks: the
+the cluster has no MachineConfig API, Unknown when discovery failed). CHECKS lists failed extra checks: the
 pinned namespace is kubelet's, KUBENSMNT is set, the unit is enabled and
 active, /run/netns is a mount point. -o wide adds namespaces and the mounts
 hidden from systemd; -o json|yaml prints a VerifyReport (oc-kubens.io/v1alpha1).
@@ -218,8 +218,13 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 	if o.clients, err = debugClients(o.configFlags); err != nil {
 		return cannot(err)
 	}
-	mcAPI := o.clients.requireMachineConfigAPI() == nil
-	if o.nodeObjs, err = o.selectNodes(ctx, mcAPI); err != nil {
+	mcAPI, mcErr := machineConfigAPI(o.clients)
+	if mcErr != nil {
+		// Only NotFound means "no MachineConfig API": a Forbidden or a
+		// timeout says nothing either way, so EXPECTED is unknown, not "-".
+		fmt.Fprintf(o.ErrOut, "warning: %s; EXPECTED is unknown\n", oneLine(mcErr))
+	}
+	if o.nodeObjs, err = o.selectNodes(ctx, mcAPI, mcErr); err != nil {
 		return cannot(err)
 	}
 	if len(o.nodeObjs) == 0 {
@@ -256,11 +261,7 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 		}
 		return cannot(err)
 	}
-	if o.expected != nil {
-		for i := range out.Results {
-			out.Results[i].Expected = o.expected.For(ctx, &o.nodeObjs[i])
-		}
-	}
+	o.fillExpected(ctx, out.Results, mcErr != nil)
 	report := verify.NewReport(o.expect, out.Results)
 	switch o.Output {
 	case "json":
@@ -279,8 +280,35 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 	return nil
 }
 
-// selectNodes resolves the node arguments, sorted by name.
-func (o *VerifyOptions) selectNodes(ctx context.Context, mcAPI bool) ([]corev1.Node, error) {
+// machineConfigAPI tells whether the cluster serves the MachineConfig API.
+// err is set when that cannot be told (forbidden, timeout, server error):
+// only a NotFound from discovery means the API is missing.
+func machineConfigAPI(c *clusterClients) (have bool, err error) {
+	err = c.requireMachineConfigAPI()
+	if errors.Is(err, errNoMachineConfigAPI) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// fillExpected sets each result's EXPECTED state: from the node's rendered
+// config where the MachineConfig API exists, Unknown where it could not be
+// told whether the API exists (mcUnknown), and left empty ("-") where the
+// cluster has none.
+func (o *VerifyOptions) fillExpected(ctx context.Context, results []verify.NodeResult, mcUnknown bool) {
+	for i := range results {
+		switch {
+		case mcUnknown:
+			results[i].Expected = verify.StateUnknown
+		case o.expected != nil:
+			results[i].Expected = o.expected.For(ctx, &o.nodeObjs[i])
+		}
+	}
+}
+
+// selectNodes resolves the node arguments, sorted by name. mcErr is why it
+// is unknown whether the MachineConfig API exists (see machineConfigAPI).
+func (o *VerifyOptions) selectNodes(ctx context.Context, mcAPI bool, mcErr error) ([]corev1.Node, error) {
 	nodes := o.clients.kube.CoreV1().Nodes()
 	var out []corev1.Node
 	switch {
@@ -302,6 +330,9 @@ func (o *VerifyOptions) selectNodes(ctx context.Context, mcAPI bool) ([]corev1.N
 			out = append(out, *n)
 		}
 	case o.Pool != "":
+		if mcErr != nil {
+			return nil, fmt.Errorf("--pool needs the MachineConfig API: %w", mcErr)
+		}
 		if !mcAPI {
 			return nil, fmt.Errorf("--pool needs the MachineConfig API, which this cluster does not have; use --all-nodes or -l SELECTOR")
 		}

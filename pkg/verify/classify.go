@@ -100,7 +100,8 @@ type NodeResult struct {
 	Reason  string `json:"reason,omitempty"`
 	Message string `json:"message,omitempty"`
 	// Expected comes from the node's current rendered MachineConfig; empty
-	// where the MachineConfig API does not exist or the config is unknown.
+	// where the MachineConfig API does not exist or the config is unknown,
+	// StateUnknown where it could not be told whether the API exists.
 	Expected   State       `json:"expected,omitempty"`
 	Mechanism  Mechanism   `json:"mechanism,omitempty"`
 	Runtime    string      `json:"runtime,omitempty"`
