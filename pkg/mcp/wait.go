@@ -54,6 +54,9 @@ type PoolProgress struct {
 	Updated     int32
 	Degraded    int32
 	Unavailable int32
+	// Note, when set, tells why a degraded condition is not (yet) taken
+	// as a failure.
+	Note string
 }
 
 // String is the one-line progress form, stable so non-terminal output can
@@ -62,6 +65,9 @@ func (p PoolProgress) String() string {
 	s := fmt.Sprintf("%s: %s %d/%d updated, %d ready, %d degraded", p.Pool, p.Phase, p.Updated, p.Total, p.Ready, p.Degraded)
 	if p.Config != "" {
 		s += " (" + p.Config + ")"
+	}
+	if p.Note != "" {
+		s += "; " + p.Note
 	}
 	return s
 }
@@ -164,6 +170,25 @@ func RolledOut(p *mcfgv1.MachineConfigPool) bool {
 // units resolves unit expectations; with nil, an expectation with a Unit
 // never passes phase 1.
 func Evaluate(pools []mcfgv1.MachineConfigPool, exps []Expectation, units UnitLookup) ([]PoolProgress, bool, error) {
+	return evaluate(pools, exps, units, nil)
+}
+
+// staleFunc tells whether a degraded condition (status True) of a pool is
+// unchanged since before the change and still within the grace period.
+type staleFunc func(pool string, c mcfgv1.MachineConfigPoolCondition) bool
+
+// degradedConditions in the order a verdict names them: render failures
+// block phase 1, node failures phase 2.
+var degradedConditions = []struct {
+	Type mcfgv1.MachineConfigPoolConditionType
+	Kind ErrorKind
+}{
+	{mcfgv1.MachineConfigPoolRenderDegraded, KindRenderDegraded},
+	{mcfgv1.MachineConfigPoolNodeDegraded, KindNodeDegraded},
+	{mcfgv1.MachineConfigPoolDegraded, KindDegraded},
+}
+
+func evaluate(pools []mcfgv1.MachineConfigPool, exps []Expectation, units UnitLookup, stale staleFunc) ([]PoolProgress, bool, error) {
 	byName := map[string]*mcfgv1.MachineConfigPool{}
 	for i := range pools {
 		byName[pools[i].Name] = &pools[i]
@@ -191,27 +216,64 @@ func Evaluate(pools []mcfgv1.MachineConfigPool, exps []Expectation, units UnitLo
 		default:
 			pp.Phase = PhaseDone
 		}
-		progress = append(progress, pp)
 		if pp.Phase == PhaseDone {
+			progress = append(progress, pp)
 			continue
 		}
 		done = false
 		// Render failures block phase 1; node failures block phase 2. Any
-		// of them means the wait cannot end well without a human.
-		if ok, msg := condition(p, mcfgv1.MachineConfigPoolRenderDegraded); ok {
-			errs = append(errs, &PoolError{Pool: p.Name, Kind: KindRenderDegraded, Message: msg})
-		} else if ok, msg := condition(p, mcfgv1.MachineConfigPoolNodeDegraded); ok {
-			errs = append(errs, &PoolError{Pool: p.Name, Kind: KindNodeDegraded, Message: msg})
-		} else if ok, msg := condition(p, mcfgv1.MachineConfigPoolDegraded); ok {
-			errs = append(errs, &PoolError{Pool: p.Name, Kind: KindDegraded, Message: msg})
-		} else if p.Spec.Paused {
+		// of them means the wait cannot end well without a human, unless
+		// it was there before the change and the operator has not looked
+		// at the change yet: a failed render stays reported until the
+		// next render, about 5 s after a MachineConfig changes.
+		var verdict error
+		var leftovers []string
+		for _, dc := range degradedConditions {
+			c := getCondition(p, dc.Type)
+			if c == nil || c.Status != corev1.ConditionTrue {
+				continue
+			}
+			// A node left degraded by the config before the change is a
+			// verdict once the pool has the change rendered (the old
+			// behaviour); a failed render's leftover, and the aggregate
+			// Degraded the node controller recomputes a moment later,
+			// stay leftovers through the render: the operator writes the
+			// new spec before it clears them.
+			if stale != nil && (dc.Kind != KindNodeDegraded || pp.Phase == PhaseRender) && stale(p.Name, *c) {
+				leftovers = append(leftovers, string(dc.Type))
+				continue
+			}
+			verdict = &PoolError{Pool: p.Name, Kind: dc.Kind, Message: c.Message}
+			break
+		}
+		switch {
+		case verdict != nil:
+			errs = append(errs, verdict)
+		case len(leftovers) > 0:
+			pp.Note = strings.Join(leftovers, ", ") + " from before the change, waiting for the operator to act on it"
+		case p.Spec.Paused:
 			// A paused pool still renders but never rolls out: report it
 			// instead of hanging until the timeout.
 			errs = append(errs, &PoolError{Pool: p.Name, Kind: KindPaused})
 		}
+		progress = append(progress, pp)
 	}
 	return progress, done, errors.Join(errs...)
 }
+
+func getCondition(p *mcfgv1.MachineConfigPool, t mcfgv1.MachineConfigPoolConditionType) *mcfgv1.MachineConfigPoolCondition {
+	for i := range p.Status.Conditions {
+		if p.Status.Conditions[i].Type == t {
+			return &p.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// DefaultStaleConditionGrace is how long Wait holds back on a degraded
+// condition that was already reported when it started (see
+// WaitOptions.StaleConditionGrace).
+const DefaultStaleConditionGrace = 30 * time.Second
 
 // WaitOptions configures Wait.
 type WaitOptions struct {
@@ -225,6 +287,17 @@ type WaitOptions struct {
 	// Unit. Each name is fetched once; a failed fetch is retried a second
 	// later (the API may be away).
 	GetMachineConfig func(ctx context.Context, name string) (*mcfgv1.MachineConfig, error)
+	// StaleConditionGrace: a degraded condition (RenderDegraded,
+	// NodeDegraded, Degraded) that the first snapshot already showed, and
+	// that has not changed since (same status, message and
+	// lastTransitionTime), is about the state before the change: the MCO
+	// keeps a failed render's condition until it renders again, about 5 s
+	// after a MachineConfig changes, and a degraded node keeps its state
+	// until it takes the new config. Such a condition fails the wait only
+	// after this long (default DefaultStaleConditionGrace); NodeDegraded
+	// only until the pool has rendered the change. A condition that appears
+	// or changes during the wait fails it at once. Negative: no grace.
+	StaleConditionGrace time.Duration
 }
 
 // TimeoutError says which pools were still moving when time ran out.
@@ -252,6 +325,22 @@ func Wait(ctx context.Context, snapshots <-chan []mcfgv1.MachineConfigPool, o Wa
 	var pools []mcfgv1.MachineConfigPool
 	known := map[[2]string]UnitState{}
 	var retry <-chan time.Time
+	grace := o.StaleConditionGrace
+	if grace == 0 {
+		grace = DefaultStaleConditionGrace
+	}
+	// before holds the degraded conditions of the first snapshot, by pool
+	// and type; graceOver fires once to re-judge them.
+	var before map[[2]string]mcfgv1.MachineConfigPoolCondition
+	var graceOver <-chan time.Time
+	stale := func(pool string, c mcfgv1.MachineConfigPoolCondition) bool {
+		if time.Since(start) >= grace {
+			return false
+		}
+		b, ok := before[[2]string{pool, string(c.Type)}]
+		return ok && b.Status == c.Status && b.Message == c.Message && b.Reason == c.Reason &&
+			b.LastTransitionTime.Equal(&c.LastTransitionTime)
+	}
 	units := func(config, unit string) UnitState {
 		key := [2]string{config, unit}
 		if s, ok := known[key]; ok {
@@ -280,6 +369,8 @@ func Wait(ctx context.Context, snapshots <-chan []mcfgv1.MachineConfigPool, o Wa
 			return ctx.Err()
 		case <-retry:
 			retry = nil
+		case <-graceOver:
+			graceOver = nil
 		case snap, ok := <-snapshots:
 			if !ok {
 				if ctx.Err() != nil {
@@ -288,8 +379,21 @@ func Wait(ctx context.Context, snapshots <-chan []mcfgv1.MachineConfigPool, o Wa
 				return errors.New("pool watch ended unexpectedly")
 			}
 			pools = snap
+			if before == nil {
+				before = map[[2]string]mcfgv1.MachineConfigPoolCondition{}
+				for i := range pools {
+					for _, dc := range degradedConditions {
+						if c := getCondition(&pools[i], dc.Type); c != nil && c.Status == corev1.ConditionTrue {
+							before[[2]string{pools[i].Name, string(c.Type)}] = *c
+						}
+					}
+				}
+				if len(before) > 0 && grace > 0 {
+					graceOver = time.After(grace - time.Since(start))
+				}
+			}
 		}
-		progress, done, err := Evaluate(pools, o.Expectations, units)
+		progress, done, err := evaluate(pools, o.Expectations, units, stale)
 		last = progress
 		if o.Progress != nil {
 			o.Progress(progress)
@@ -338,11 +442,15 @@ func sortPools(p []mcfgv1.MachineConfigPool) {
 }
 
 // CurrentExpectations builds the phase-1 expectations for a wait that did
-// not itself change anything (`oc kubens wait`): every MC oc-kubens manages
-// that a pool selects must be in its rendered source, and every MC in the
-// source that no longer exists must have left it. only restricts the pools
-// (empty: all); an unknown name is an error listing the pools.
-func CurrentExpectations(pools []mcfgv1.MachineConfigPool, mcs []mcfgv1.MachineConfig, only []string, isManaged func(*mcfgv1.MachineConfig) bool) ([]Expectation, error) {
+// not itself change anything (`oc kubens wait`): every input MachineConfig a
+// pool selects, whoever made it, must be in its rendered source (a config
+// applied by hand, without our label, must not let the wait return on the
+// pool's old Updated=True), and every MC in the source that no longer
+// exists must have left it. Where every selected config can be read, the
+// rendered config must also have kubens.service in the state their merge
+// gives, which catches a config changed under the same name. only restricts
+// the pools (empty: all); an unknown name is an error listing the pools.
+func CurrentExpectations(pools []mcfgv1.MachineConfigPool, mcs []mcfgv1.MachineConfig, only []string) ([]Expectation, error) {
 	exists := map[string]bool{}
 	for i := range mcs {
 		exists[mcs[i].Name] = true
@@ -361,7 +469,7 @@ func CurrentExpectations(pools []mcfgv1.MachineConfigPool, mcs []mcfgv1.MachineC
 		e := Expectation{Pool: p.Name}
 		for j := range mcs {
 			mc := &mcs[j]
-			if !isManaged(mc) {
+			if IsRendered(mc) || mc.DeletionTimestamp != nil {
 				continue
 			}
 			if ok, err := PoolSelectsMC(p, mc); err != nil {
@@ -370,11 +478,16 @@ func CurrentExpectations(pools []mcfgv1.MachineConfigPool, mcs []mcfgv1.MachineC
 				e.Present = append(e.Present, mc.Name)
 			}
 		}
-		// A changed MC stays in the source under the same name: where ours
-		// apply, also expect the unit state the merge will give.
+		sort.Strings(e.Present)
+		// A changed MC stays in the source under the same name: also
+		// expect the unit state the merge will give. A config that cannot
+		// be read is left to the operator, which will not render it either
+		// (RenderDegraded fails the wait).
 		if len(e.Present) > 0 {
-			e.Unit = manifests.UnitName
-			e.UnitState = ExpectedUnitState(p, mcs, manifests.UnitName)
+			if f := ForecastPool(p, mcs); f.Err == nil {
+				e.Unit = manifests.UnitName
+				e.UnitState = f.Kubens
+			}
 		}
 		for _, ref := range p.Spec.Configuration.Source {
 			if !exists[ref.Name] {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -282,19 +283,168 @@ func TestCurrentExpectations(t *testing.T) {
 		mkPool("worker", []string{"worker"}, withSpec("r1", "00-worker", "99-kubens-worker-old")),
 		mkPool("master", []string{"master"}, withSpec("r2", "00-master")),
 	}
-	mcs := []mcfgv1.MachineConfig{managed(mc("99-kubens-worker", "worker", nil)), mc("00-worker", "worker", nil), mc("00-master", "master", nil)}
-	isManaged := func(m *mcfgv1.MachineConfig) bool { return m.Labels["oc-kubens.io/managed-by"] == "oc-kubens" }
-	got, err := CurrentExpectations(pools, mcs, nil, isManaged)
+	mcs := []mcfgv1.MachineConfig{managed(mc("99-kubens-worker", "worker", nil)), mc("00-worker", "worker", nil), mc("00-master", "master", nil),
+		rendered("r1", "worker", nil)}
+	got, err := CurrentExpectations(pools, mcs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Expectation{{Pool: "master"}, {Pool: "worker", Present: []string{"99-kubens-worker"}, Absent: []string{"99-kubens-worker-old"},
-		Unit: "kubens.service", UnitState: UnitDisabled}}
+	want := []Expectation{
+		{Pool: "master", Present: []string{"00-master"}, Unit: "kubens.service", UnitState: UnitDisabled},
+		{Pool: "worker", Present: []string{"00-worker", "99-kubens-worker"}, Absent: []string{"99-kubens-worker-old"},
+			Unit: "kubens.service", UnitState: UnitDisabled},
+	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
-	if _, err := CurrentExpectations(pools, mcs, []string{"infra"}, isManaged); err == nil || !strings.Contains(err.Error(), "no MachineConfigPool named infra; pools on this cluster: master, worker") {
+	if _, err := CurrentExpectations(pools, mcs, []string{"infra"}); err == nil || !strings.Contains(err.Error(), "no MachineConfigPool named infra; pools on this cluster: master, worker") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// Issue 9 item 7: after the manual procedure (`oc apply` of 99-kubens-worker
+// without our label) the standalone wait must not return on the pool's old
+// Updated=True: the unmanaged config must be in the rendered source first.
+func TestCurrentExpectationsIncludeUnmanagedConfigs(t *testing.T) {
+	w := []string{"worker"}
+	before := mkPool("worker", w, withSpec("rendered-worker-1", "00-worker"), withStatus("rendered-worker-1", 2, 2, 2, 0), updatedTrue)
+	mcs := []mcfgv1.MachineConfig{mc("00-worker", "worker", nil), mc("99-kubens-worker", "worker", map[string]bool{"kubens.service": true})}
+	exps, err := CurrentExpectations([]mcfgv1.MachineConfigPool{before}, mcs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(exps) != 1 || !reflect.DeepEqual(exps[0].Present, []string{"00-worker", "99-kubens-worker"}) || exps[0].UnitState != UnitEnabled {
+		t.Fatalf("expectations %+v", exps)
+	}
+	units := func(config, _ string) UnitState {
+		return map[string]UnitState{"rendered-worker-1": UnitDisabled, "rendered-worker-2": UnitEnabled}[config]
+	}
+	if prog, done, err := Evaluate([]mcfgv1.MachineConfigPool{before}, exps, units); done || err != nil || prog[0].Phase != PhaseRender {
+		t.Fatalf("before the render: %+v done=%v err=%v, want Rendering", prog, done, err)
+	}
+	after := mkPool("worker", w, withSpec("rendered-worker-2", "00-worker", "99-kubens-worker"), withStatus("rendered-worker-2", 2, 2, 2, 0), updatedTrue)
+	if _, done, err := Evaluate([]mcfgv1.MachineConfigPool{after}, exps, units); !done || err != nil {
+		t.Fatalf("after the rollout: done=%v err=%v", done, err)
+	}
+}
+
+// Issue 9 item 1: one Ignition 2.2.0 config in a pool made the expected unit
+// state unknown, so phase 1 never passed and wait hung until --timeout.
+func TestWaitWithIgnition22Configs(t *testing.T) {
+	w := []string{"worker"}
+	sctp := mc("load-sctp-module-worker", "worker", nil)
+	sctp.Spec.Config.Raw = []byte(ign22LoadSCTP)
+	enable22 := mc("99-custom-enable-kubens-worker", "worker", nil)
+	enable22.Spec.Config.Raw = []byte(ign22EnableKubens)
+	for _, tt := range []struct {
+		name string
+		mcs  []mcfgv1.MachineConfig
+	}{
+		{"2.2.0 config beside ours", []mcfgv1.MachineConfig{managed(mc("99-kubens-worker", "worker", map[string]bool{"kubens.service": true})), sctp}},
+		{"2.2.0 config enabling kubens", []mcfgv1.MachineConfig{enable22, sctp}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var names []string
+			for _, m := range tt.mcs {
+				names = append(names, m.Name)
+			}
+			sort.Strings(names)
+			p := mkPool("worker", w, withSpec("r2", names...), withStatus("r2", 1, 1, 1, 0), updatedTrue)
+			exps, err := CurrentExpectations([]mcfgv1.MachineConfigPool{p}, tt.mcs, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if exps[0].Unit != "kubens.service" || exps[0].UnitState != UnitEnabled {
+				t.Fatalf("expectation %+v, want kubens.service enabled", exps[0])
+			}
+			r2 := rendered("r2", "worker", map[string]bool{"kubens.service": true})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err = Wait(ctx, feed([]mcfgv1.MachineConfigPool{p}), WaitOptions{
+				Expectations:     exps,
+				GetMachineConfig: func(context.Context, string) (*mcfgv1.MachineConfig, error) { return &r2, nil },
+			})
+			if err != nil {
+				t.Fatalf("wait: %v", err)
+			}
+		})
+	}
+}
+
+// withCondAt sets a condition with its lastTransitionTime.
+func withCondAt(t mcfgv1.MachineConfigPoolConditionType, status bool, msg string, at time.Time) poolOpt {
+	return func(p *mcfgv1.MachineConfigPool) {
+		withCond(t, status, msg)(p)
+		p.Status.Conditions[len(p.Status.Conditions)-1].LastTransitionTime = metav1.NewTime(at)
+	}
+}
+
+// Issue 9 item 14: the offending config deleted, `disable --yes --wait`
+// must not fail on the RenderDegraded condition of the render before the
+// change: the operator re-renders about 5 s later.
+func TestWaitIgnoresDegradedConditionFromBeforeTheChange(t *testing.T) {
+	w := []string{"worker"}
+	failedAt := time.Now().Add(-time.Minute)
+	const msg = "Failed to render configuration for pool worker: parsing Ignition config failed"
+	exps := []Expectation{{Pool: "worker", Absent: []string{"99-kubens-worker"}}}
+	staleFail := mkPool("worker", w, withSpec("rendered-worker-2", "00-worker", "99-kubens-worker"), withStatus("rendered-worker-2", 2, 2, 2, 0), updatedTrue,
+		withCondAt(mcfgv1.MachineConfigPoolRenderDegraded, true, msg, failedAt), withCondAt(mcfgv1.MachineConfigPoolDegraded, true, msg, failedAt))
+	reRendered := mkPool("worker", w, withSpec("rendered-worker-1", "00-worker"), withStatus("rendered-worker-2", 2, 2, 2, 0), updatedTrue,
+		withCondAt(mcfgv1.MachineConfigPoolRenderDegraded, false, "", time.Now()), withCondAt(mcfgv1.MachineConfigPoolDegraded, true, msg, failedAt))
+	rolling := mkPool("worker", w, withSpec("rendered-worker-1", "00-worker"), withStatus("rendered-worker-2", 2, 1, 1, 0), updatingTrue,
+		withCondAt(mcfgv1.MachineConfigPoolRenderDegraded, false, "", time.Now()))
+	done := mkPool("worker", w, withSpec("rendered-worker-1", "00-worker"), withStatus("rendered-worker-1", 2, 2, 2, 0), updatedTrue,
+		withCondAt(mcfgv1.MachineConfigPoolRenderDegraded, false, "", time.Now()))
+
+	var lines []string
+	err := Wait(context.Background(), feed(
+		[]mcfgv1.MachineConfigPool{staleFail}, []mcfgv1.MachineConfigPool{reRendered},
+		[]mcfgv1.MachineConfigPool{rolling}, []mcfgv1.MachineConfigPool{done},
+	), WaitOptions{Expectations: exps, Progress: func(p []PoolProgress) { lines = append(lines, p[0].String()) }})
+	if err != nil {
+		t.Fatalf("wait failed on a condition from before the change: %v", err)
+	}
+	if !strings.Contains(lines[0], "RenderDegraded, Degraded from before the change") {
+		t.Errorf("first progress line does not say why it goes on: %q", lines[0])
+	}
+
+	// The same condition renewed during the wait (a new failure: the
+	// message or lastTransitionTime moves) fails at once.
+	failedAgain := staleFail.DeepCopy()
+	failedAgain.Status.Conditions[1].Message = "Failed to render configuration for pool worker: another config is broken"
+	failedAgain.Status.Conditions[1].LastTransitionTime = metav1.NewTime(time.Now())
+	start := time.Now()
+	err = Wait(context.Background(), feed([]mcfgv1.MachineConfigPool{staleFail}, []mcfgv1.MachineConfigPool{*failedAgain}), WaitOptions{Expectations: exps})
+	var pe *PoolError
+	if !errors.As(err, &pe) || pe.Kind != KindRenderDegraded || !strings.Contains(err.Error(), "another config is broken") || time.Since(start) > time.Second {
+		t.Fatalf("renewed failure: err = %v after %s", err, time.Since(start))
+	}
+
+	// A failure that appears during the wait fails it at once, as before.
+	clean := mkPool("worker", w, withSpec("rendered-worker-2", "00-worker", "99-kubens-worker"), withStatus("rendered-worker-2", 2, 2, 2, 0), updatedTrue)
+	err = Wait(context.Background(), feed([]mcfgv1.MachineConfigPool{clean}, []mcfgv1.MachineConfigPool{staleFail}), WaitOptions{Expectations: exps})
+	if !errors.As(err, &pe) || pe.Kind != KindRenderDegraded {
+		t.Fatalf("new failure: err = %v", err)
+	}
+
+	// A node left degraded by the old config does not fail the wait while
+	// the change is not rendered; once it is, it does (phase 2 verdict).
+	nodeDeg := withCondAt(mcfgv1.MachineConfigPoolNodeDegraded, true, `Node w1 is reporting: "disk full"`, failedAt)
+	notRendered := mkPool("worker", w, withSpec("rendered-worker-1", "00-worker"), withStatus("rendered-worker-1", 2, 1, 1, 1), nodeDeg)
+	renderedDeg := mkPool("worker", w, withSpec("rendered-worker-2", "00-worker", "99-kubens-worker"), withStatus("rendered-worker-1", 2, 1, 1, 1), nodeDeg)
+	var phases []string
+	err = Wait(context.Background(), feed([]mcfgv1.MachineConfigPool{notRendered}, []mcfgv1.MachineConfigPool{renderedDeg}),
+		WaitOptions{Expectations: expWorker, Progress: func(p []PoolProgress) { phases = append(phases, string(p[0].Phase)) }})
+	if !errors.As(err, &pe) || pe.Kind != KindNodeDegraded || strings.Join(phases, ",") != "Rendering,Updating" {
+		t.Fatalf("node degraded before the change: err = %v, phases %v", err, phases)
+	}
+
+	// A leftover that the operator never clears fails the wait after the
+	// grace period, without another snapshot.
+	start = time.Now()
+	err = Wait(context.Background(), feed([]mcfgv1.MachineConfigPool{staleFail}), WaitOptions{Expectations: exps, StaleConditionGrace: 200 * time.Millisecond})
+	if !errors.As(err, &pe) || pe.Kind != KindRenderDegraded || time.Since(start) < 200*time.Millisecond || time.Since(start) > 2*time.Second {
+		t.Fatalf("leftover never cleared: err = %v after %s", err, time.Since(start))
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/oc-kubens/oc-kubens/pkg/manifests"
 	"github.com/oc-kubens/oc-kubens/pkg/mcp"
 )
 
@@ -28,9 +27,11 @@ func NewCmdWait(configFlags *genericclioptions.ConfigFlags, streams genericioopt
 		Short: "Wait until every pool has rolled out its configuration, without the oc wait race",
 		Long: `Wait, per pool, in two phases:
 
-  1. the render controller has taken the change into the pool's desired config
-     (spec.configuration.source holds every MachineConfig oc-kubens manages
-     for it, and no longer holds deleted ones);
+  1. the render controller has taken the change into the pool's desired config:
+     spec.configuration.source holds every MachineConfig the pool selects
+     (whoever made it: one applied by hand counts too) and no longer holds
+     deleted ones, and the rendered config has kubens.service in the state
+     the merge of those MachineConfigs gives;
   2. every node runs that config: status.configuration equals
      spec.configuration, Updated=True, all machines updated, and the status
      is about the current generation.
@@ -39,7 +40,10 @@ Right after a change the pool still says Updated=True for the OLD config;
 'oc wait --for=condition=Updated' returns there, this command does not.
 
 Fails at once, naming nodes and reasons, when a pool degrades or cannot
-render; reports a paused pool instead of hanging. Keeps going when the API
+render; reports a paused pool instead of hanging. A render failure already
+reported when the wait starts is given 30s for the operator to render again
+(it does about 5s after a MachineConfig changes, e.g. once the offending one
+is deleted) before it fails the wait. Keeps going when the API
 server goes away (single-node reboots). Progress is shown per pool.`,
 		Example: `  # Wait for every pool, 30 minutes at most
   oc kubens wait
@@ -81,7 +85,7 @@ func (o *WaitOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	exps, err := mcp.CurrentExpectations(snap.Pools, snap.MachineConfigs, o.Pools, manifests.IsManaged)
+	exps, err := mcp.CurrentExpectations(snap.Pools, snap.MachineConfigs, o.Pools)
 	if err != nil {
 		return err
 	}
