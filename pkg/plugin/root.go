@@ -40,10 +40,11 @@ func Execute(args []string, streams genericiooptions.IOStreams) int {
 	// An empty, non-nil slice: cobra falls back to os.Args on nil.
 	cmd.SetArgs(append([]string{}, args...))
 
-	// Commands see Ctrl-C / SIGTERM as cancellation of cmd.Context() so they
+	// Commands see Ctrl-C / SIGTERM / SIGHUP as cancellation of cmd.Context() so they
 	// can clean up (verify deletes its namespace). A second Ctrl-C kills the
 	// process the usual way.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP (the terminal went away) counts as SIGTERM.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	go func() {
 		<-ctx.Done()

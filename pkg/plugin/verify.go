@@ -255,13 +255,25 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 	if out != nil && out.Namespace != "" && !o.Keep && out.CleanupErr == nil {
 		fmt.Fprintf(o.ErrOut, "Deleted namespace %s\n", out.Namespace)
 	}
-	if err != nil {
-		if ctx.Err() != nil {
+	interrupted := err != nil && ctx.Err() != nil
+	if err != nil && (!interrupted || out == nil || len(out.Results) != len(o.nodeObjs)) {
+		if interrupted {
 			return ctx.Err()
 		}
 		return cannot(err)
 	}
-	o.fillExpected(ctx, out.Results, mcErr != nil)
+	exCtx := ctx
+	if interrupted {
+		// On Ctrl-C / SIGTERM / SIGHUP the nodes that finished keep their
+		// results and the rest are Unknown(Interrupted): print them all,
+		// then exit 130. EXPECTED takes a few more requests (one per
+		// rendered config), bounded; a second Ctrl-C ends it at once.
+		markInterrupted(out.Results, o.nodeObjs)
+		var cancel context.CancelFunc
+		exCtx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+	}
+	o.fillExpected(exCtx, out.Results, mcErr != nil)
 	report := verify.NewReport(o.expect, out.Results)
 	switch o.Output {
 	case "json":
@@ -274,10 +286,23 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return cannot(err)
 	}
+	if interrupted {
+		return ctx.Err()
+	}
 	if !report.AllAsExpected() {
 		return &ExitError{Code: verifyExitNotExpected}
 	}
 	return nil
+}
+
+// markInterrupted gives every node without a result Unknown(Interrupted).
+func markInterrupted(results []verify.NodeResult, nodes []corev1.Node) {
+	for i := range results {
+		if results[i].Node == "" {
+			results[i] = verify.NodeResult{Node: nodes[i].Name, State: verify.StateUnknown, Reason: verify.ReasonInterrupted,
+				Message: "verify was interrupted before this node's probe finished"}
+		}
+	}
 }
 
 // machineConfigAPI tells whether the cluster serves the MachineConfig API.
