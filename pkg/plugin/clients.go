@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/oc-kubens/oc-kubens/pkg/manifests"
 	"github.com/oc-kubens/oc-kubens/pkg/mcp"
 )
 
@@ -146,19 +147,46 @@ func (c *clusterClients) checkAccess(ctx context.Context, verbs ...string) error
 	return nil
 }
 
-// snapshot is one List each of pools and MachineConfigs, and of nodes when
-// asked: the request count never depends on the node count.
+// snapshot reads the pools, the input MachineConfigs (not the rendered ones)
+// and, when asked, the nodes. The request count never depends on the node
+// count. Rendered configs are left out: on long-lived clusters there are
+// hundreds of them at 0.5-1 MB each, and only the few the pools and nodes
+// name matter (addRenderedConfigs fetches those).
+//
+// Input configs are listed with the pools' own label selectors, folded into
+// one list when the pools all select by role (see mcp.InputSelectors):
+// rendered configs carry no labels, so the server never sends them. A
+// metadata-only list of everything would still cost about 1 KB per
+// rendered config and then one GET per input config; a paged full list
+// sends every byte of them. One more list, by the oc-kubens label, finds
+// our configs that no pool selects any more (disable deletes those too).
+// MachineConfigs that no pool selects are not read: they reach no node.
 func (c *clusterClients) snapshot(ctx context.Context, withNodes bool) (mcp.Snapshot, error) {
 	var s mcp.Snapshot
 	pools, err := c.mcfg.MachineconfigurationV1().MachineConfigPools().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return s, explainAPIError(err, "list MachineConfigPools")
 	}
-	mcs, err := c.mcfg.MachineconfigurationV1().MachineConfigs().List(ctx, metav1.ListOptions{})
+	s.Pools = pools.Items
+	selectors, err := mcp.InputSelectors(s.Pools)
 	if err != nil {
-		return s, explainAPIError(err, "list MachineConfigs")
+		return s, err
 	}
-	s.Pools, s.MachineConfigs = pools.Items, mcs.Items
+	selectors = append(selectors, manifests.ManagedByLabel+"="+manifests.ManagedByValue)
+	seen := map[string]bool{}
+	for _, sel := range selectors {
+		mcs, err := c.listInputMachineConfigs(ctx, sel)
+		if err != nil {
+			return s, explainAPIError(err, "list MachineConfigs")
+		}
+		for _, mc := range mcs {
+			if !seen[mc.Name] {
+				seen[mc.Name] = true
+				s.MachineConfigs = append(s.MachineConfigs, mc)
+			}
+		}
+	}
+	sort.Slice(s.MachineConfigs, func(i, j int) bool { return s.MachineConfigs[i].Name < s.MachineConfigs[j].Name })
 	if withNodes {
 		nodes, err := c.kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err != nil {
@@ -167,6 +195,82 @@ func (c *clusterClients) snapshot(ctx context.Context, withNodes bool) (mcp.Snap
 		s.Nodes = nodes.Items
 	}
 	return s, nil
+}
+
+// listPageSize bounds one page of a MachineConfig list: a pool selector
+// that also matches unlabelled objects (NotIn, DoesNotExist) would list
+// rendered configs, which are then dropped page by page.
+const listPageSize = 50
+
+// listInputMachineConfigs lists the MachineConfigs matching selector,
+// without the rendered ones.
+func (c *clusterClients) listInputMachineConfigs(ctx context.Context, selector string) ([]mcfgv1.MachineConfig, error) {
+	var out []mcfgv1.MachineConfig
+	opts := metav1.ListOptions{LabelSelector: selector, Limit: listPageSize}
+	for {
+		l, err := c.mcfg.MachineconfigurationV1().MachineConfigs().List(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		for i := range l.Items {
+			if !mcp.IsRendered(&l.Items[i]) {
+				out = append(out, l.Items[i])
+			}
+		}
+		if l.Continue == "" {
+			return out, nil
+		}
+		opts.Continue = l.Continue
+	}
+}
+
+// renderedFetchParallelism bounds the GETs of rendered configs in flight.
+const renderedFetchParallelism = 4
+
+// addRenderedConfigs fetches, by name, the rendered configs that the pools
+// and nodes of s name, and adds them to s.MachineConfigs. One that is gone
+// (NotFound: deleted by hand) is left out, so status shows "unknown" there.
+func (c *clusterClients) addRenderedConfigs(ctx context.Context, s *mcp.Snapshot) error {
+	have := map[string]bool{}
+	for i := range s.MachineConfigs {
+		have[s.MachineConfigs[i].Name] = true
+	}
+	var names []string
+	for _, n := range mcp.ReferencedConfigs(s.Pools, s.Nodes) {
+		if !have[n] {
+			names = append(names, n)
+		}
+	}
+	got := make([]*mcfgv1.MachineConfig, len(names))
+	errs := make([]error, len(names))
+	sem := make(chan struct{}, renderedFetchParallelism)
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			mc, err := c.mcfg.MachineconfigurationV1().MachineConfigs().Get(ctx, name, metav1.GetOptions{})
+			switch {
+			case apierrors.IsNotFound(err):
+			case err != nil:
+				errs[i] = explainAPIError(err, "get MachineConfig "+name)
+			default:
+				got[i] = mc
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, mc := range got {
+		if mc != nil {
+			s.MachineConfigs = append(s.MachineConfigs, *mc)
+		}
+	}
+	return nil
 }
 
 func (c *clusterClients) listNodes(ctx context.Context) ([]corev1.Node, error) {

@@ -33,8 +33,11 @@ status.configuration, the ground truth), whether a change is pending, which
 MachineConfigs enable it, the ZTP container-mount-namespace unit, and the
 pool's conditions and counts. -o wide adds one line per node.
 
-Reads only API objects (three lists, whatever the node count); it runs no
-pods. To check the nodes themselves, use 'oc kubens verify'.`,
+Reads only API objects, whatever the node count: the pools, the input
+MachineConfigs the pools select (listed by the pools' selectors, so the
+hundreds of old rendered configs of a long-lived cluster are never sent),
+the nodes, and only the rendered configs that pools and nodes name. It runs
+no pods. To check the nodes themselves, use 'oc kubens verify'.`,
 		Example: `  # Per pool
   oc kubens status
 
@@ -79,6 +82,9 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	}
 	snap, err := o.clients.snapshot(ctx, o.Output != "")
 	if err != nil {
+		return err
+	}
+	if err := o.clients.addRenderedConfigs(ctx, &snap); err != nil {
 		return err
 	}
 	rep := mcp.Derive(snap)
