@@ -44,7 +44,9 @@ func TestCompareMC(t *testing.T) {
 	}{
 		{"missing", nil, actionCreate},
 		{"same", w.DeepCopy(), actionUnchanged},
-		{"hand-made from the docs", seedStyle, actionAdopt},
+		// Made by hand from the docs: the same config, but not ours to
+		// label, change or delete.
+		{"hand-made from the docs", seedStyle, actionForeign},
 		{"different config", disabled, actionUpdate},
 		{"someone else's fields in ours", extra, actionUpdate},
 		{"not ours, kernel arguments", foreign, actionForeign},

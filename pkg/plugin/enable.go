@@ -58,6 +58,16 @@ The Machine Config Operator then drains and REBOOTS every node of each affected
 pool, maxUnavailable at a time. Custom pools that select the worker role (infra,
 ...) are affected too. Running enable again changes nothing.
 
+The plan merges every MachineConfig each pool selects the way the operator
+does (Ignition 2.2 and 3.x, worker-role configs first, then the pool's own,
+each by name) and shows, per pool, whether kubens.service ends up enabled and
+whether the rendered config changes at all (no change: no rollout, no reboot).
+When a config sorting later keeps the unit off, enable refuses unless --force.
+
+A MachineConfig named like ours that oc-kubens did not create is never changed,
+labelled or deleted; if it does not enable the unit itself, enable refuses and
+--name-suffix names ours differently.
+
 Applies with server-side apply (field manager oc-kubens) and strict field
 validation. Without a terminal, --yes is required.`,
 		Example: `  # Show the plan and ask before applying
@@ -70,7 +80,10 @@ validation. Without a terminal, --yes is required.`,
   oc kubens enable --role worker
 
   # Ask the API server to validate the change without persisting it
-  oc kubens enable --dry-run=server`,
+  oc kubens enable --dry-run=server
+
+  # Somebody else's 99-kubens-worker is in the way: create 99-kubens-worker-site
+  oc kubens enable --name-suffix site`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(cmd, args); err != nil {
@@ -183,7 +196,7 @@ func (o *EnableOptions) Run(ctx context.Context) error {
 }
 
 // planEnable works out what applying desired does: per MC, create, update,
-// adopt, unchanged or not-ours (a same-name object somebody else made, which
+// unchanged or not-ours (a same-name object somebody else made, which
 // is never touched); per reached pool, the merged config before and after.
 func planEnable(snap mcp.Snapshot, desired []*mcfgv1.MachineConfig, reach map[string][]string) *rolloutPlan {
 	existing := mcsByName(snap.MachineConfigs)

@@ -18,12 +18,12 @@ import (
 const (
 	actionCreate    = "create"
 	actionUpdate    = "update"
-	actionAdopt     = "adopt" // same config, only our label is added: no reboot
 	actionUnchanged = "unchanged"
 	actionDelete    = "delete"
 	// actionForeign: an object of the same name that oc-kubens did not
-	// create and whose content differs from ours. It is never changed,
-	// taken over or deleted.
+	// create (no managed-by label), even one with the very config we would
+	// write (the seed procedure's). It is someone's production data: never
+	// changed, labelled, taken over or deleted.
 	actionForeign = "not-ours"
 )
 
@@ -37,7 +37,7 @@ type mcChange struct {
 
 // applies tells whether the change is sent to the API server.
 func (c mcChange) applies() bool {
-	return c.Action == actionCreate || c.Action == actionUpdate || c.Action == actionAdopt || c.Action == actionDelete
+	return c.Action == actionCreate || c.Action == actionUpdate || c.Action == actionDelete
 }
 
 type poolPlan struct {
@@ -237,14 +237,6 @@ func describeForeign(mc *mcfgv1.MachineConfig) string {
 	return strings.Join(parts, "; ")
 }
 
-// sameSpecAsOurs tells whether an object holds exactly what we would write
-// (any JSON key order, no other spec fields): only then may enable adopt an
-// object it did not create.
-func sameSpecAsOurs(have, want *mcfgv1.MachineConfig) bool {
-	return sameJSON(have.Spec.Config.Raw, want.Spec.Config.Raw) && emptyOtherSpec(have) &&
-		have.Labels[manifests.RoleLabel] == want.Labels[manifests.RoleLabel]
-}
-
 func plural(n int32, one, many string) string {
 	if n == 1 {
 		return fmt.Sprintf("%d %s", n, one)
@@ -274,8 +266,6 @@ func (p *rolloutPlan) print(w io.Writer) {
 	for _, c := range p.Changes {
 		note := ""
 		switch c.Action {
-		case actionAdopt:
-			note = "  (same config; adds the " + manifests.ManagedByLabel + " label so disable can remove it)"
 		case actionUnchanged:
 			note = "  (already as wanted)"
 		case actionForeign:
@@ -366,9 +356,6 @@ func compareMC(have, want *mcfgv1.MachineConfig) string {
 		return actionCreate
 	}
 	if !manifests.IsManaged(have) {
-		if sameSpecAsOurs(have, want) {
-			return actionAdopt
-		}
 		return actionForeign
 	}
 	if !sameJSON(have.Spec.Config.Raw, want.Spec.Config.Raw) || !emptyOtherSpec(have) {
