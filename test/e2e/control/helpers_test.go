@@ -48,6 +48,9 @@ type simOptions struct {
 	// RenderDelay defaults to 1s; the race test wants the real 5s.
 	RenderDelay time.Duration
 	NoMCO       bool // plain Kubernetes: no CRDs, no pools, no simulator
+	// ReadyNodes gives the object-only nodes a Ready condition, for verify
+	// runs whose debug pods an agent completes.
+	ReadyNodes bool
 }
 
 var defaultNodes = map[string][]string{"master-0": {"master"}, "worker-0": {"worker"}, "worker-1": {"worker"}}
@@ -74,7 +77,7 @@ func startSim(t testing.TB, o simOptions) *sim {
 	if nodes == nil {
 		nodes = defaultNodes
 	}
-	if err := e2eutil.CreateNodes(ctx, s.cfg, nodes, false); err != nil {
+	if err := e2eutil.CreateNodes(ctx, s.cfg, nodes, o.ReadyNodes); err != nil {
 		t.Fatal(err)
 	}
 	if o.NoMCO {
