@@ -22,6 +22,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
 	"github.com/oc-kubens/oc-kubens/pkg/manifests"
@@ -35,6 +36,8 @@ type clusterClients struct {
 	kube   kubernetes.Interface
 	mcfg   mcfgclient.Interface
 	disc   discovery.DiscoveryInterface
+	// meta makes metadata-only requests; see metadataClient.
+	meta metadata.Interface
 }
 
 func newClusterClients(f *genericclioptions.ConfigFlags) (*clusterClients, error) {
@@ -147,11 +150,72 @@ func (c *clusterClients) checkAccess(ctx context.Context, verbs ...string) error
 	return nil
 }
 
-// snapshot reads the pools, the input MachineConfigs (not the rendered ones)
-// and, when asked, the nodes. The request count never depends on the node
-// count. Rendered configs are left out: on long-lived clusters there are
-// hundreds of them at 0.5-1 MB each, and only the few the pools and nodes
-// name matter (addRenderedConfigs fetches those).
+// snapshot reads the pools, every input MachineConfig (not the rendered
+// ones) and, when asked, the nodes; enable and disable plan from it. The
+// request count never depends on the node count. It is inputSnapshot plus
+// a metadata-only list of all MachineConfigs (about 1 KB per rendered
+// config instead of 0.5-1 MB) to find, and GET, the input configs that no
+// pool selects: enable must see a same-name config that somebody else
+// made, even one no pool selects (e.g. its role label taken off to switch
+// it off), so as not to take it over.
+func (c *clusterClients) snapshot(ctx context.Context, withNodes bool) (mcp.Snapshot, error) {
+	s, err := c.inputSnapshot(ctx, withNodes)
+	if err != nil {
+		return s, err
+	}
+	meta, err := c.metadataClient()
+	if err != nil {
+		return s, err
+	}
+	have := map[string]bool{}
+	for i := range s.MachineConfigs {
+		have[s.MachineConfigs[i].Name] = true
+	}
+	var missing []string
+	opts := metav1.ListOptions{Limit: 500}
+	for {
+		l, err := meta.Resource(mcfgv1.GroupVersion.WithResource("machineconfigs")).List(ctx, opts)
+		if err != nil {
+			return s, explainAPIError(err, "list MachineConfigs")
+		}
+		for i := range l.Items {
+			m := &l.Items[i]
+			if !have[m.Name] && !mcp.IsRendered(&mcfgv1.MachineConfig{ObjectMeta: m.ObjectMeta}) {
+				missing = append(missing, m.Name)
+			}
+		}
+		if l.Continue == "" {
+			break
+		}
+		opts.Continue = l.Continue
+	}
+	got, err := c.getMachineConfigs(ctx, missing)
+	if err != nil {
+		return s, err
+	}
+	s.MachineConfigs = append(s.MachineConfigs, got...)
+	sort.Slice(s.MachineConfigs, func(i, j int) bool { return s.MachineConfigs[i].Name < s.MachineConfigs[j].Name })
+	return s, nil
+}
+
+// metadataClient is the client for metadata-only (PartialObjectMetadata)
+// requests, made from the REST config on first use.
+func (c *clusterClients) metadataClient() (metadata.Interface, error) {
+	if c.meta == nil {
+		m, err := metadata.NewForConfig(c.config)
+		if err != nil {
+			return nil, err
+		}
+		c.meta = m
+	}
+	return c.meta, nil
+}
+
+// inputSnapshot reads the pools, the input MachineConfigs the pools select
+// and, when asked, the nodes: what status and wait derive from. Rendered
+// configs are left out: on long-lived clusters there are hundreds of them
+// at 0.5-1 MB each, and only the few the pools and nodes name matter
+// (addRenderedConfigs fetches those).
 //
 // Input configs are listed with the pools' own label selectors, folded into
 // one list when the pools all select by role (see mcp.InputSelectors):
@@ -160,8 +224,7 @@ func (c *clusterClients) checkAccess(ctx context.Context, verbs ...string) error
 // rendered config and then one GET per input config; a paged full list
 // sends every byte of them. One more list, by the oc-kubens label, finds
 // our configs that no pool selects any more (disable deletes those too).
-// MachineConfigs that no pool selects are not read: they reach no node.
-func (c *clusterClients) snapshot(ctx context.Context, withNodes bool) (mcp.Snapshot, error) {
+func (c *clusterClients) inputSnapshot(ctx context.Context, withNodes bool) (mcp.Snapshot, error) {
 	var s mcp.Snapshot
 	pools, err := c.mcfg.MachineconfigurationV1().MachineConfigPools().List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -241,6 +304,18 @@ func (c *clusterClients) addRenderedConfigs(ctx context.Context, s *mcp.Snapshot
 			names = append(names, n)
 		}
 	}
+	got, err := c.getMachineConfigs(ctx, names)
+	if err != nil {
+		return err
+	}
+	s.MachineConfigs = append(s.MachineConfigs, got...)
+	return nil
+}
+
+// getMachineConfigs GETs the named MachineConfigs, at most
+// renderedFetchParallelism at a time, in the order given; one that is gone
+// (NotFound) is left out.
+func (c *clusterClients) getMachineConfigs(ctx context.Context, names []string) ([]mcfgv1.MachineConfig, error) {
 	got := make([]*mcfgv1.MachineConfig, len(names))
 	errs := make([]error, len(names))
 	sem := make(chan struct{}, renderedFetchParallelism)
@@ -263,14 +338,15 @@ func (c *clusterClients) addRenderedConfigs(ctx context.Context, s *mcp.Snapshot
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return nil, err
 	}
+	var out []mcfgv1.MachineConfig
 	for _, mc := range got {
 		if mc != nil {
-			s.MachineConfigs = append(s.MachineConfigs, *mc)
+			out = append(out, *mc)
 		}
 	}
-	return nil
+	return out, nil
 }
 
 func (c *clusterClients) listNodes(ctx context.Context) ([]corev1.Node, error) {

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	kubefake "k8s.io/client-go/kubernetes/fake"
+	metafake "k8s.io/client-go/metadata/fake"
 	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/oc-kubens/oc-kubens/pkg/manifests"
@@ -54,17 +55,44 @@ func TestSnapshotReadsOnlyReferencedRenderedConfigs(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		objs = append(objs, renderedObj(fmt.Sprintf("rendered-worker-old%02d", i), "worker"))
 	}
+	// Somebody else's config no pool selects (role label taken off):
+	// status and wait need not read it, enable must see it.
+	unselected := input("99-kubens-master", "master", nil)
+	delete(unselected.Labels, role)
+	objs = append(objs, unselected)
 	mcfg := mcfgfake.NewSimpleClientset(objs...)
+	scheme := metafake.NewTestScheme()
+	_ = metav1.AddMetaToScheme(scheme)
+	var metaObjs []runtime.Object
+	for _, o := range objs {
+		if mc, ok := o.(*mcfgv1.MachineConfig); ok {
+			metaObjs = append(metaObjs, &metav1.PartialObjectMetadata{
+				TypeMeta:   metav1.TypeMeta{APIVersion: "machineconfiguration.openshift.io/v1", Kind: "MachineConfig"},
+				ObjectMeta: mc.ObjectMeta})
+		}
+	}
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "w1", Annotations: map[string]string{
 		mcp.CurrentConfigAnnotation: "rendered-worker-node", mcp.DesiredConfigAnnotation: "rendered-worker-cur"}}}
-	c := &clusterClients{mcfg: mcfg, kube: kubefake.NewSimpleClientset(n)}
+	c := &clusterClients{mcfg: mcfg, kube: kubefake.NewSimpleClientset(n), meta: metafake.NewSimpleMetadataClient(scheme, metaObjs...)}
 
-	s, err := c.snapshot(context.Background(), true)
+	full, err := c.snapshot(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := mcNames(full.MachineConfigs), "00-master,00-worker,99-kubens-infra,99-kubens-master,99-kubens-worker"; got != want {
+		t.Errorf("snapshot MachineConfigs = %s, want %s", got, want)
+	}
+	s, err := c.inputSnapshot(context.Background(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, want := mcNames(s.MachineConfigs), "00-master,00-worker,99-kubens-infra,99-kubens-worker"; got != want {
-		t.Errorf("snapshot MachineConfigs = %s, want %s", got, want)
+		t.Errorf("inputSnapshot MachineConfigs = %s, want %s", got, want)
+	}
+	for _, a := range mcfg.Actions() {
+		if g, ok := a.(clienttesting.GetAction); ok && g.GetName() != "99-kubens-master" {
+			t.Errorf("unexpected request %v", a)
+		}
 	}
 	mcfg.ClearActions()
 	if err := c.addRenderedConfigs(context.Background(), &s); err != nil {

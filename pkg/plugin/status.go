@@ -80,7 +80,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	if err := o.clients.requireMachineConfigAPI(); err != nil {
 		return err
 	}
-	snap, err := o.clients.snapshot(ctx, o.Output != "")
+	snap, err := o.clients.inputSnapshot(ctx, o.Output != "")
 	if err != nil {
 		return err
 	}

@@ -81,7 +81,7 @@ func (o *WaitOptions) Run(ctx context.Context) error {
 	if err := o.clients.requireMachineConfigAPI(); err != nil {
 		return err
 	}
-	snap, err := o.clients.snapshot(ctx, false)
+	snap, err := o.clients.inputSnapshot(ctx, false)
 	if err != nil {
 		return err
 	}
