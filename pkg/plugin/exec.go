@@ -131,8 +131,18 @@ func (o *ExecOptions) Validate() error {
 }
 
 // Run makes the pod, runs the command in it and cleans up. The command's
-// non-zero exit status comes back as an *ExitError with that code.
+// non-zero exit status comes back as an *ExitError with that code; Ctrl-C,
+// SIGTERM or SIGHUP before that as the context's error (exit 130).
 func (o *ExecOptions) Run(ctx context.Context) error {
+	err := o.run(ctx)
+	var exitErr *ExitError
+	if err != nil && ctx.Err() != nil && !errors.As(err, &exitErr) {
+		return ctx.Err()
+	}
+	return err
+}
+
+func (o *ExecOptions) run(ctx context.Context) error {
 	c, err := debugClients(o.configFlags)
 	if err != nil {
 		return err

@@ -213,7 +213,14 @@ func debugClients(f *genericclioptions.ConfigFlags) (*clusterClients, error) {
 
 // Run probes the nodes and prints the report.
 func (o *VerifyOptions) Run(ctx context.Context) error {
-	cannot := func(err error) error { return &ExitError{Code: verifyExitCannotRun, Err: err} }
+	cannot := func(err error) error {
+		if ctx.Err() != nil {
+			// Interrupted (Ctrl-C, SIGTERM, SIGHUP) before the probes
+			// ran: exit 130, not "could not run".
+			return ctx.Err()
+		}
+		return &ExitError{Code: verifyExitCannotRun, Err: err}
+	}
 	var err error
 	if o.clients, err = debugClients(o.configFlags); err != nil {
 		return cannot(err)
