@@ -376,19 +376,31 @@ func TestVerifyAndExecOnRealNodes(t *testing.T) {
 		noLeftovers(t, c.Client, 30*time.Second)
 	})
 
-	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
-		t.Run(sig.String()+" mid-run leaves nothing", func(t *testing.T) { interruptMidRun(t, c, sig) })
+	// SIGHUP (the terminal closed) counts as SIGTERM. Each run prints the
+	// nodes that finished and worker-0 as Unknown(Interrupted), in the
+	// output format asked for.
+	for _, tc := range []struct {
+		sig    syscall.Signal
+		output string
+	}{{syscall.SIGINT, ""}, {syscall.SIGTERM, "json"}, {syscall.SIGHUP, "yaml"}} {
+		t.Run(tc.sig.String()+" mid-run prints the finished nodes and leaves nothing", func(t *testing.T) { interruptMidRun(t, c, tc.sig, tc.output) })
 	}
 }
 
 // interruptMidRun starts the built binary on every node while one node's
 // kubelet is stopped (its pod keeps the run busy), signals it once the other
-// nodes are done, and checks it exits at once and leaves nothing behind.
-func interruptMidRun(t *testing.T, c *harness.Cluster, sig syscall.Signal) {
+// nodes are done, and checks it exits at once with 130, prints the nodes
+// that finished with worker-0 Unknown(Interrupted) (as a table, or -o json
+// or yaml), and leaves nothing behind.
+func interruptMidRun(t *testing.T, c *harness.Cluster, sig syscall.Signal, output string) {
 	ctx := context.Background()
 	// worker-0's kubelet is still stopped, so its pod keeps the run busy.
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(pluginBinary(t), append([]string{"verify", "--all-nodes", "--timeout", "2m", "--kubeconfig", c.KubeconfigPath()}, imageFlags...)...)
+	args := append([]string{"verify", "--all-nodes", "--timeout", "2m", "--expect", "not-encapsulated", "--kubeconfig", c.KubeconfigPath()}, imageFlags...)
+	if output != "" {
+		args = append(args, "-o", output)
+	}
+	cmd := exec.Command(pluginBinary(t), args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -416,6 +428,8 @@ func interruptMidRun(t *testing.T, c *harness.Cluster, sig syscall.Signal) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// The run reads the finished pods through its watch: give it a moment.
+	time.Sleep(time.Second)
 	sent := time.Now()
 	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
@@ -429,6 +443,47 @@ func interruptMidRun(t *testing.T, c *harness.Cluster, sig syscall.Signal) {
 	t.Logf("exited %s after the signal with %d\nstdout:\n%s\nstderr:\n%s", time.Since(sent).Round(time.Millisecond), cmd.ProcessState.ExitCode(), stdout.String(), stderr.String())
 	if code := cmd.ProcessState.ExitCode(); code != 130 {
 		t.Errorf("exit %d, want 130 (interrupted)", code)
+	}
+
+	// The partial report: master-0 and worker-1 finished, worker-0 did not.
+	var rep vfy.VerifyReport
+	switch output {
+	case "json":
+		if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+			t.Fatalf("no JSON report after %s: %v", sig, err)
+		}
+	case "yaml":
+		if err := yamlToJSON(stdout.String(), &rep); err != nil {
+			t.Fatalf("no YAML report after %s: %v", sig, err)
+		}
+	default:
+		rows := map[string][]string{}
+		for _, l := range strings.Split(stdout.String(), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 {
+				rows[f[0]] = f
+			}
+		}
+		for short, want := range map[string]string{"master-0": "NotEncapsulated", "worker-1": "NotEncapsulated", "worker-0": "Unknown(Interrupted)"} {
+			if f := rows[c.Node(short).Name]; len(f) < 2 || f[1] != want {
+				t.Errorf("table row of %s: %q, want state %s", short, f, want)
+			}
+		}
+		if !strings.Contains(stdout.String(), "3 nodes: 0 Encapsulated, 2 NotEncapsulated, 0 Split, 1 Unknown.") {
+			t.Errorf("no summary line for the partial run")
+		}
+	}
+	if output != "" {
+		got := byNode(&rep)
+		wantStates(t, c, &rep, map[string]vfy.State{"master-0": vfy.NotEncapsulated, "worker-1": vfy.NotEncapsulated, "worker-0": vfy.StateUnknown})
+		if w := got[c.Node("worker-0").Name]; w.Reason != vfy.ReasonInterrupted {
+			t.Errorf("worker-0: %s(%s), want Unknown(Interrupted)", w.State, w.Reason)
+		}
+		if m := got[c.Node("master-0").Name]; m.Expected != vfy.NotEncapsulated {
+			t.Errorf("master-0: expected %q, want NotEncapsulated from its rendered config", m.Expected)
+		}
+		if s := rep.Summary; s.Total != 3 || s.NotEncapsulated != 2 || s.Unknown != 1 || s.NotAsExpected != 1 {
+			t.Errorf("summary %+v", s)
+		}
 	}
 	noLeftovers(t, c.Client, 30*time.Second)
 }
