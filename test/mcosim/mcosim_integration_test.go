@@ -571,11 +571,14 @@ func TestRenderFailure(t *testing.T) {
 			cond(p, mcfgv1.MachineConfigPoolDegraded).Status == corev1.ConditionFalse, line
 	})
 
-	// A real failure: an MC the Ignition parser refuses.
+	// A real failure: an MC the Ignition parser refuses. The MCO's message
+	// says why, not which config.
 	e.createMC("99-broken-worker", "worker", `{"ignition":{"version":"9.9.9"}}`)
-	e.eventually(10*time.Second, "RenderDegraded naming the broken MC", func() (bool, string) {
+	e.eventually(10*time.Second, "RenderDegraded with the MCO's message", func() (bool, string) {
 		rd := cond(e.pool("worker"), mcfgv1.MachineConfigPoolRenderDegraded)
-		return rd.Status == corev1.ConditionTrue && strings.Contains(rd.Message, "99-broken-worker"), rd.Message
+		return rd.Status == corev1.ConditionTrue && rd.Message == "Failed to render configuration for pool worker: "+
+			"could not generate rendered MachineConfig: parsing Ignition config failed: unknown version. "+
+			"Supported spec versions: 2.2,3.0,3.1,3.2,3.3,3.4,3.5", rd.Message
 	})
 }
 

@@ -67,43 +67,51 @@ func sortForMerge(mcs []*mcfgv1.MachineConfig) []*mcfgv1.MachineConfig {
 	return append(worker, other...)
 }
 
-// parseIgnition parses any Ignition 3.0-3.5 config and upgrades it to 3.5 (the
-// MCO's ParseAndConvertConfig); an empty config counts as an empty one.
-func parseIgnition(raw []byte) (igntypes.Config, error) {
-	if len(raw) == 0 {
-		return igntypes.Config{Ignition: igntypes.Ignition{Version: igntypes.MaxVersion.String()}}, nil
-	}
-	cfg, rpt, err := ign.ParseCompatibleVersion(raw)
-	if err != nil {
-		return igntypes.Config{}, fmt.Errorf("parsing Ignition config failed: %w (%s)", err, rpt.String())
-	}
-	return cfg, nil
-}
-
-// mergeConfigs merges MachineConfigs into the spec of a rendered config:
-// Ignition merged in sortForMerge order (later configs override fields of
-// units, files and drop-ins with the same name), kernel arguments and
-// extensions concatenated, FIPS if any, the last non-default kernel type and
-// OS image.
+// mergeConfigs is MergeMachineConfigs: Ignition merged in sortForMerge
+// order (later configs override fields of units, files and drop-ins with the
+// same name; a config without an Ignition part is skipped, and the first
+// one's absence leaves an empty 3.5 config), every file set to overwrite,
+// kernel arguments and extensions concatenated, FIPS if any asks for it, the
+// last non-default kernel type, and the last OS image a user config (not a
+// generated one) sets.
 func mergeConfigs(mcs []*mcfgv1.MachineConfig) (mcfgv1.MachineConfigSpec, error) {
 	if len(mcs) == 0 {
 		return mcfgv1.MachineConfigSpec{}, fmt.Errorf("no MachineConfigs to merge")
 	}
-	ordered := sortForMerge(mcs)
-	var out igntypes.Config
-	for i, mc := range ordered {
+	for _, mc := range mcs {
 		if mc.Labels == nil {
 			return mcfgv1.MachineConfigSpec{}, fmt.Errorf("cannot find label in MachineConfig %s", mc.Name)
 		}
-		cfg, err := parseIgnition(mc.Spec.Config.Raw)
+	}
+	ordered := sortForMerge(mcs)
+	out := igntypes.Config{Ignition: igntypes.Ignition{Version: igntypes.MaxVersion.String()}}
+	for i, mc := range ordered {
+		if mc.Spec.Config.Raw == nil {
+			continue
+		}
+		cfg, err := parseAndConvert(mc.Spec.Config.Raw)
 		if err != nil {
-			return mcfgv1.MachineConfigSpec{}, fmt.Errorf("machine config %s: %w", mc.Name, err)
+			return mcfgv1.MachineConfigSpec{}, err
 		}
 		if i == 0 {
 			out = cfg
 			continue
 		}
+		// Ignition merges a file's compression apart from its contents: a
+		// later plain file would keep an earlier one's gzip. An explicit
+		// empty compression overrides it; it goes back to unset after.
+		for j := range cfg.Storage.Files {
+			if cfg.Storage.Files[j].Contents.Compression == nil {
+				empty := ""
+				cfg.Storage.Files[j].Contents.Compression = &empty
+			}
+		}
 		out = ign.Merge(out, cfg)
+		for j := range out.Storage.Files {
+			if c := out.Storage.Files[j].Contents.Compression; c != nil && *c == "" {
+				out.Storage.Files[j].Contents.Compression = nil
+			}
+		}
 	}
 	// The MCO always overwrites files; make that explicit as it does.
 	for i := range out.Storage.Files {
@@ -120,7 +128,7 @@ func mergeConfigs(mcs []*mcfgv1.MachineConfig) (mcfgv1.MachineConfigSpec, error)
 		Config:          runtime.RawExtension{Raw: raw},
 		KernelArguments: []string{},
 		Extensions:      []string{},
-		KernelType:      "default",
+		KernelType:      kernelTypeDefault,
 	}
 	for _, mc := range ordered {
 		spec.KernelArguments = append(spec.KernelArguments, mc.Spec.KernelArguments...)
@@ -128,14 +136,25 @@ func mergeConfigs(mcs []*mcfgv1.MachineConfig) (mcfgv1.MachineConfigSpec, error)
 		if mc.Spec.FIPS {
 			spec.FIPS = true
 		}
-		if mc.Spec.KernelType == "realtime" || mc.Spec.KernelType == "64k-pages" {
+		if mc.Spec.KernelType == kernelTypeRealtime || mc.Spec.KernelType == kernelType64kPages {
 			spec.KernelType = mc.Spec.KernelType
+		}
+		if mc.Annotations[GeneratedByAnnotation] != "" {
+			// Only a user config (or a rendered one) may set the images.
+			continue
 		}
 		if mc.Spec.OSImageURL != "" {
 			spec.OSImageURL = mc.Spec.OSImageURL
 		}
 		if mc.Spec.BaseOSExtensionsContainerImage != "" {
 			spec.BaseOSExtensionsContainerImage = mc.Spec.BaseOSExtensionsContainerImage
+		}
+	}
+	if spec.KernelType != kernelTypeDefault {
+		for _, e := range spec.Extensions {
+			if e == "kernel-devel" {
+				return mcfgv1.MachineConfigSpec{}, fmt.Errorf("installing kernel-devel extension is not supported with kernelType: %s", spec.KernelType)
+			}
 		}
 	}
 	return spec, nil
@@ -155,7 +174,10 @@ func renderedName(pool string, spec mcfgv1.MachineConfigSpec) (string, error) {
 
 // unitEnabled reports whether unit is enabled in a (merged) Ignition config.
 func unitEnabled(raw []byte, unit string) (bool, error) {
-	cfg, err := parseIgnition(raw)
+	if raw == nil {
+		return false, nil
+	}
+	cfg, err := parseAndConvert(raw)
 	if err != nil {
 		return false, err
 	}

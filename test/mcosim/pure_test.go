@@ -103,7 +103,7 @@ func TestMergeConfigs(t *testing.T) {
 		{
 			name:    "invalid Ignition fails",
 			mcs:     []*mcfgv1.MachineConfig{baseConfig("worker"), mc("99-bad", "worker", `{"ignition":{"version":"9.0.0"}}`)},
-			wantErr: "99-bad",
+			wantErr: "failed to parse Ignition config: parsing Ignition config failed: unknown version",
 		},
 		{
 			name:    "nothing to merge",

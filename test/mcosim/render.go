@@ -25,8 +25,10 @@ type renderResult struct {
 }
 
 // renderPool merges what pool selects out of all into a rendered config
-// object (not yet created). Errors read like the MCO's RenderDegraded
-// messages, without the "Failed to render configuration for pool" prefix.
+// object (not yet created), as the render controller's
+// syncMachineConfigPool and syncGeneratedMachineConfig do. Errors read like
+// the MCO's RenderDegraded messages, without the "Failed to render
+// configuration for pool" prefix.
 func renderPool(pool *mcfgv1.MachineConfigPool, all []*mcfgv1.MachineConfig) (*renderResult, error) {
 	selected, err := configsForPool(pool, all)
 	if err != nil {
@@ -36,13 +38,23 @@ func renderPool(pool *mcfgv1.MachineConfigPool, all []*mcfgv1.MachineConfig) (*r
 		sel, _ := metav1.LabelSelectorAsSelector(pool.Spec.MachineConfigSelector)
 		return nil, fmt.Errorf("no MachineConfigs found matching selector %v", sel)
 	}
-	spec, err := mergeConfigs(selected)
+	// generateRenderedMachineConfig: every config must pass
+	// ValidateMachineConfig (in name order) before anything is merged. Like
+	// the MCO's, these messages do not say which config is at fault.
+	spec, err := func() (mcfgv1.MachineConfigSpec, error) {
+		for _, mc := range selected {
+			if err := validateMachineConfig(mc.Spec); err != nil {
+				return mcfgv1.MachineConfigSpec{}, err
+			}
+		}
+		return mergeConfigs(selected)
+	}()
 	if err != nil {
 		return nil, fmt.Errorf("could not generate rendered MachineConfig: %w", err)
 	}
 	name, err := renderedName(pool.Name, spec)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("could not generate rendered MachineConfig: %w", err)
 	}
 	rendered := &mcfgv1.MachineConfig{
 		TypeMeta: metav1.TypeMeta{APIVersion: mcfgv1.GroupVersion.String(), Kind: "MachineConfig"},
@@ -56,6 +68,9 @@ func renderPool(pool *mcfgv1.MachineConfigPool, all []*mcfgv1.MachineConfig) (*r
 			},
 		},
 		Spec: spec,
+	}
+	if err := validateRenderedSize(rendered); err != nil {
+		return nil, fmt.Errorf("size validation failed: %w", err)
 	}
 	source := make([]corev1.ObjectReference, 0, len(selected))
 	for _, mc := range selected {
@@ -137,6 +152,8 @@ func (m *MCO) render(ctx context.Context, pool *mcfgv1.MachineConfigPool, all []
 	return m.clearRenderDegraded(ctx, pool)
 }
 
+// setRenderDegraded is syncFailingStatus: RenderDegraded=True, no reason,
+// "Failed to render configuration for pool <pool>: <error>".
 func (m *MCO) setRenderDegraded(ctx context.Context, pool string, cause error) error {
 	prefix := fmt.Sprintf("Failed to render configuration for pool %s: ", pool)
 	// A FailRender message may already carry the prefix; say it once.
