@@ -33,7 +33,7 @@ func builtInPool(role string) *mcfgv1.MachineConfigPool {
 // bootstrap brings the cluster to what an installed cluster looks like, with
 // direct API calls (the caches are not running yet): pools and base configs
 // when absent, a rendered config for each pool without one, every node of a
-// pool at its config and Done, and the pool status written.
+// pool at its config and Done, and the status of each rendered pool written.
 func (m *MCO) bootstrap(ctx context.Context) error {
 	mc := m.mcfg.MachineconfigurationV1()
 	for _, role := range m.opts.Roles {
@@ -98,6 +98,9 @@ func (m *MCO) bootstrap(ctx context.Context) error {
 	}
 	byPool := nodesByPool(nodes, pools)
 	for _, p := range pools {
+		if p.Spec.Configuration.Name == "" {
+			continue // not rendered: no status, as syncPool
+		}
 		members := byPool[p.Name]
 		if err := m.updatePoolStatus(ctx, p.Name, func(cur *mcfgv1.MachineConfigPool) {
 			cur.Status = calculateStatus(cur, members, now())

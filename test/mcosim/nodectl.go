@@ -58,8 +58,9 @@ func updateCandidates(pool *mcfgv1.MachineConfigPool, nodes []*corev1.Node, maxU
 	return candidates, capacity
 }
 
-// syncPool is the node controller's sync of one pool: hand the pool's config
-// to the next nodes (unless paused), then write the pool status.
+// syncPool is the node controller's syncMachineConfigPool: nothing for a
+// pool never rendered; else hand the pool's config to the next nodes
+// (unless paused), then write the pool status.
 func (m *MCO) syncPool(ctx context.Context, name string) error {
 	pool, err := m.pools.Get(name)
 	if apierrors.IsNotFound(err) {
@@ -67,6 +68,12 @@ func (m *MCO) syncPool(ctx context.Context, name string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if pool.Spec.Configuration.Name == "" {
+		// The MCO's node controller leaves a pool the renderer has not
+		// initialised alone: no counts, no conditions (only the render
+		// controller's RenderDegraded, if rendering fails).
+		return nil
 	}
 	allPools, err := m.pools.List(labels.Everything())
 	if err != nil {
@@ -78,7 +85,7 @@ func (m *MCO) syncPool(ctx context.Context, name string) error {
 	}
 	nodes := nodesByPool(allNodes, allPools)[pool.Name]
 
-	if !pool.Spec.Paused && pool.Spec.Configuration.Name != "" {
+	if !pool.Spec.Paused {
 		maxU, err := maxUnavailable(pool, len(nodes))
 		if err != nil {
 			m.opts.Logf("mcosim: %v", err)

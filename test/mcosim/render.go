@@ -162,8 +162,9 @@ func (m *MCO) setRenderDegraded(ctx context.Context, pool string, cause error) e
 	return m.updatePoolStatus(ctx, pool, func(p *mcfgv1.MachineConfigPool) {
 		setCondition(&p.Status, newCondition(mcfgv1.MachineConfigPoolRenderDegraded, corev1.ConditionTrue, "", msg, now()))
 		// The node controller folds RenderDegraded into Degraded; do it here
-		// too so the pool reads consistently before its next sync.
-		if !conditionTrue(p.Status.Conditions, mcfgv1.MachineConfigPoolDegraded) {
+		// too so the pool reads consistently before its next sync. A pool
+		// never rendered has no node controller sync, so no Degraded.
+		if p.Spec.Configuration.Name != "" && !conditionTrue(p.Status.Conditions, mcfgv1.MachineConfigPoolDegraded) {
 			setCondition(&p.Status, newCondition(mcfgv1.MachineConfigPoolDegraded, corev1.ConditionTrue, "", "", now()))
 		}
 	})
