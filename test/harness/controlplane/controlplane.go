@@ -1,7 +1,8 @@
 // Package controlplane runs a real Kubernetes control plane on loopback for
 // the integration tests and the demo: etcd, kube-apiserver and
 // kube-controller-manager, as built by `make cluster-bins`, with the
-// OpenShift MachineConfig and MachineConfigPool CRDs and the pools a fresh
+// OpenShift MachineConfig and MachineConfigPool CRDs, the Machine Config
+// Operator's admission policy for custom pools, and the pools a fresh
 // OpenShift cluster has.
 //
 // Everything a run creates lives in one folder and every process it starts
@@ -52,7 +53,8 @@ type Options struct {
 	// harness passes its own, shared with the nodes.
 	State *testenv.State
 	// NoMachineConfigCRDs starts plain Kubernetes: no MachineConfig /
-	// MachineConfigPool CRDs and no pools (the "beyond OpenShift" tests).
+	// MachineConfigPool CRDs, no custom-pool admission policy and no pools
+	// (the "beyond OpenShift" tests).
 	NoMachineConfigCRDs bool
 	// ExtraPools are created beside master and worker.
 	ExtraPools []Pool
@@ -95,9 +97,9 @@ type ControlPlane struct {
 
 // Start starts etcd, kube-apiserver and kube-controller-manager, waits for
 // /readyz, writes the admin kubeconfig, and (unless NoMachineConfigCRDs)
-// installs the MachineConfig CRDs and creates the pools. On error nothing it
-// started is left running, and the error carries the end of the failing
-// daemon's log.
+// installs the MachineConfig CRDs and the custom-pool admission policy and
+// creates the pools. On error nothing it started is left running, and the
+// error carries the end of the failing daemon's log.
 func Start(ctx context.Context, o Options) (_ *ControlPlane, err error) {
 	begin := time.Now()
 	if o.K8sBinDir == "" {
@@ -180,6 +182,11 @@ func Start(ctx context.Context, o Options) (_ *ControlPlane, err error) {
 		if res.err != nil {
 			return nil, res.err
 		}
+		// The MCO's admission policy for custom pools, before the pools.
+		if err := createAdmissionPolicies(ctx, cp.RESTConfig()); err != nil {
+			return nil, err
+		}
+		cp.logf("admission policies created: %s", time.Since(step).Round(time.Millisecond))
 		established, err := cp.waitCRDsEstablished(ctx, res.names)
 		if err != nil {
 			return nil, err

@@ -60,6 +60,8 @@ type Pool struct {
 	// Roles are the MachineConfig roles the pool selects. Default: [Name].
 	// Several roles select with the In operator, as custom pools are
 	// documented (an infra pool takes the worker and the infra configs).
+	// The cluster's admission policy (CustomPoolPolicy) refuses a custom
+	// pool whose roles leave out worker.
 	Roles []string
 	// NodeSelector defaults to {"node-role.kubernetes.io/<Name>": ""}.
 	NodeSelector map[string]string
