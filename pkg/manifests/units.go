@@ -230,23 +230,31 @@ func Unit(cfg Config, name string) UnitInfo {
 }
 
 // ZTPPresent tells whether a config carries the telco (ZTP / RAN DU)
-// encapsulation: container-mount-namespace.service defined, or kubelet or
-// crio pulling it in through a drop-in. The unit has no [Install] section,
-// so it is never "enabled" in the systemctl sense, and configs since 2023 do
-// not set enabled: detection goes by presence, not by the flag.
+// encapsulation. container-mount-namespace.service has no [Install]
+// section: crio and kubelet pull it in with Wants= from their drop-ins
+// (90-container-mount-namespace.conf, earlier 20-...), and configs since 2023
+// leave out enabled: true. So detection goes by presence, not by the flag:
+// a non-empty *container-mount-namespace*.conf drop-in on kubelet or crio, or
+// the unit defined (contents, or enabled: true) and not set enabled: false;
+// never when the unit is masked.
 func ZTPPresent(cfg Config) bool {
 	ztp := Unit(cfg, ZTPUnitName)
-	if ztp.Listed && !ztp.Masked && (ztp.HasContents || ztp.EnabledOn()) {
-		return true
+	if ztp.Masked {
+		return false
 	}
-	for _, svc := range []string{"kubelet.service", "crio.service"} {
-		for _, d := range Unit(cfg, svc).Dropins {
-			if strings.Contains(path.Base(d), "container-mount-namespace") {
+	for _, u := range cfg.Systemd.Units {
+		if u.Name != "kubelet.service" && u.Name != "crio.service" {
+			continue
+		}
+		for _, d := range u.Dropins {
+			if strings.Contains(path.Base(d.Name), "container-mount-namespace") && strings.HasSuffix(d.Name, ".conf") &&
+				d.Contents != nil && strings.TrimSpace(*d.Contents) != "" {
 				return true
 			}
 		}
 	}
-	return false
+	off := ztp.Enabled != nil && !*ztp.Enabled
+	return (ztp.HasContents || ztp.EnabledOn()) && !off
 }
 
 // ReadConfig is ParseConfig for reading facts out of a config that the

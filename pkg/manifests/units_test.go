@@ -89,6 +89,8 @@ func TestZTPPresent(t *testing.T) {
 		{"unit enabled, no contents", `{"ignition":{"version":"3.2.0"},"systemd":{"units":[{"name":"container-mount-namespace.service","enabled":true}]}}`, true},
 		{"only the crio drop-in", `{"ignition":{"version":"3.1.0"},"systemd":{"units":[{"name":"crio.service","dropins":[{"name":"20-container-mount-namespace.conf","contents":"[Unit]\n"}]}]}}`, true},
 		{"masked", `{"ignition":{"version":"3.2.0"},"systemd":{"units":[{"name":"container-mount-namespace.service","contents":"[Unit]\n","mask":true}]}}`, false},
+		{"defined but enabled false, nothing pulls it in", `{"ignition":{"version":"3.2.0"},"systemd":{"units":[{"name":"container-mount-namespace.service","contents":"[Unit]\n","enabled":false}]}}`, false},
+		{"enabled false, but the kubelet drop-in pulls it in", `{"ignition":{"version":"3.2.0"},"systemd":{"units":[{"name":"container-mount-namespace.service","contents":"[Unit]\n","enabled":false},{"name":"kubelet.service","dropins":[{"name":"90-container-mount-namespace.conf","contents":"[Unit]\nWants=container-mount-namespace.service\n"}]}]}}`, true},
 		{"kubens only", `{"ignition":{"version":"3.2.0"},"systemd":{"units":[{"name":"kubens.service","enabled":true}]}}`, false},
 	}
 	for _, tt := range tests {
