@@ -266,6 +266,11 @@ func checks(state State, mech Mechanism, rep *Report) []Check {
 		add(CheckNetnsName, CheckSkip, "not encapsulated")
 	case rep.NetnsMountPoint == Yes:
 		add(CheckNetnsName, CheckPass, "/run/netns is a mount point")
+	case rep.NetnsMountPoint == No && mech != MechanismKubens:
+		// The OCPBUGS-83562 step is part of kubens.service; the telco
+		// container-mount-namespace.service never had it, so a ZTP node
+		// is not failed for lacking it.
+		add(CheckNetnsName, CheckSkip, "/run/netns is not a mount point; only kubens.service sets that up (OCPBUGS-83562)")
 	case rep.NetnsMountPoint == No:
 		add(CheckNetnsName, CheckFail, "/run/netns is not a mount point in kubelet's namespace (OCPBUGS-83562)")
 	default:

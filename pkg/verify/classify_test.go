@@ -55,6 +55,10 @@ func TestClassify(t *testing.T) {
 			r.KubensPin, r.ZTPPin = NSNone, r.KubeletNS
 			r.KubensEnabled, r.KubensActive, r.ZTPEnabled, r.ZTPActive = "not-found", "inactive", "static", "inactive"
 		}), state: Encapsulated, mechanism: MechanismZTP, failChecks: "Unit", hidden: 400},
+		{name: "ztp static, no /run/netns mount point", rep: mod(func(r *Report) {
+			r.KubensPin, r.ZTPPin = NSNone, r.KubeletNS
+			r.KubensEnabled, r.KubensActive, r.ZTPEnabled, r.ZTPActive, r.NetnsMountPoint = "not-found", "inactive", "static", "active", No
+		}), state: Encapsulated, mechanism: MechanismZTP, hidden: 400},
 		{name: "ztp masked", rep: mod(func(r *Report) {
 			r.KubensPin, r.ZTPPin = NSNone, r.KubeletNS
 			r.KubensEnabled, r.KubensActive, r.ZTPEnabled, r.ZTPActive = "not-found", "inactive", "masked", "active"
