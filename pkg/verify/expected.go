@@ -22,8 +22,8 @@ type ExpectedResolver struct {
 	cache map[string]State
 }
 
-// For returns the expected state of node, or "" when it cannot be known
-// (no annotation, config not readable or not parseable).
+// For returns the expected state of node: "" when the node names no rendered
+// config, StateUnknown when the config it names cannot be fetched or read.
 func (x *ExpectedResolver) For(ctx context.Context, node *corev1.Node) State {
 	name := node.Annotations[CurrentConfigAnnotation]
 	if name == "" || x.Get == nil {
@@ -35,9 +35,14 @@ func (x *ExpectedResolver) For(ctx context.Context, node *corev1.Node) State {
 	if s, ok := x.cache[name]; ok {
 		return s
 	}
-	var s State
+	// A rendered config that is named but cannot be fetched (Forbidden,
+	// garbage-collected) or read leaves the expectation Unknown, not "-":
+	// the node is managed by the MCO, we just cannot tell what it runs.
+	s := StateUnknown
 	if mc, err := x.Get(ctx, name); err == nil {
-		s = ExpectedFromConfig(mc.Spec.Config.Raw)
+		if e := ExpectedFromConfig(mc.Spec.Config.Raw); e != "" {
+			s = e
+		}
 	}
 	x.cache[name] = s
 	return s

@@ -114,7 +114,7 @@ func TestExpected(t *testing.T) {
 	}
 	for cfg, want := range map[string]State{
 		"rendered-on": Encapsulated, "rendered-ztp": Encapsulated, "rendered-off": NotEncapsulated,
-		"rendered-bad": "", "rendered-missing": "", "": "",
+		"rendered-bad": StateUnknown, "rendered-missing": StateUnknown, "": "",
 	} {
 		if got := x.For(context.Background(), node(cfg)); got != want {
 			t.Errorf("%q: %q, want %q", cfg, got, want)
