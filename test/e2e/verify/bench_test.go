@@ -46,73 +46,15 @@ func benchReport() string {
 	return r.Format()
 }
 
-// agent plays every node's kubelet for the debug pods: for each new pod of
-// ours it writes Running after half the delay and a terminated status with
-// the report as termination message after the whole delay, through the
-// status subresource, as a kubelet does.
+// startAgent plays every node's kubelet for the debug pods (see
+// e2eutil.StartAgent), each pod taking the delay in delayNS and reporting an
+// encapsulated CRI-O node.
 func startAgent(ctx context.Context, tb testing.TB, cfg *rest.Config, delayNS *atomic.Int64) {
-	cfg = rest.CopyConfig(cfg)
-	cfg.QPS, cfg.Burst = 2000, 2000
-	kube := kubernetes.NewForConfigOrDie(cfg)
-	list, err := kube.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: vfy.RunLabel})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	w, err := watchtools.NewRetryWatcherWithContext(ctx, list.ResourceVersion, &cache.ListWatch{
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.LabelSelector = vfy.RunLabel
-			return kube.CoreV1().Pods("").Watch(ctx, o)
-		},
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
 	msg := benchReport()
-	go func() {
-		defer w.Stop()
-		for ev := range w.ResultChan() {
-			pod, ok := ev.Object.(*corev1.Pod)
-			if !ok || ev.Type != watch.Added {
-				continue
-			}
-			delay := time.Duration(delayNS.Load())
-			go func(pod *corev1.Pod) {
-				start := metav1.Now()
-				write := func(st corev1.PodStatus) {
-					for range 5 {
-						p := pod.DeepCopy()
-						p.Status = st
-						got, err := kube.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
-						if err == nil {
-							pod = got
-							return
-						}
-						if ctx.Err() != nil {
-							return
-						}
-						if cur, err := kube.CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{}); err == nil {
-							pod = cur
-						} else {
-							return // gone: its namespace was deleted
-						}
-					}
-				}
-				time.Sleep(delay / 2)
-				write(corev1.PodStatus{Phase: corev1.PodRunning, StartTime: &start, HostIP: "10.0.0.1",
-					ContainerStatuses: []corev1.ContainerStatus{{Name: vfy.ProbeContainer, Ready: true, Image: pod.Spec.Containers[0].Image,
-						State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: start}}}}})
-				time.Sleep(delay - delay/2)
-				end := metav1.Now()
-				write(corev1.PodStatus{Phase: corev1.PodSucceeded, StartTime: &start, HostIP: "10.0.0.1",
-					Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "PodCompleted"}},
-					ContainerStatuses: []corev1.ContainerStatus{{Name: vfy.ProbeContainer, Image: pod.Spec.Containers[0].Image,
-						ContainerID: "cri-o://" + strings.Repeat("ab", 32),
-						State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-							ExitCode: 0, Reason: "Completed", Message: msg, StartedAt: start, FinishedAt: end,
-							ContainerID: "cri-o://" + strings.Repeat("ab", 32)}}}}})
-			}(pod)
-		}
-	}()
+	e2eutil.StartAgent(ctx, tb, cfg, e2eutil.AgentOptions{
+		Delay:  func() time.Duration { return time.Duration(delayNS.Load()) },
+		Report: func(context.Context, string) string { return msg },
+	})
 }
 
 type countingRT struct {
