@@ -81,6 +81,9 @@ type Options struct {
 	ExtraPools []controlplane.Pool
 	// NoMachineConfigCRDs starts plain Kubernetes (no MachineConfig CRDs, no pools).
 	NoMachineConfigCRDs bool
+	// SystemdNodes are extra nodes whose PID 1 is systemd (node.StartSystemd;
+	// no kubelet yet, so they are not Kubernetes nodes), named like Nodes.
+	SystemdNodes []string
 	// Logf receives one line per start-up step; nil discards.
 	Logf func(format string, args ...any)
 }
@@ -90,6 +93,7 @@ type Cluster struct {
 	Name         string
 	ControlPlane *controlplane.ControlPlane
 	Nodes        []*node.Node
+	SystemdNodes []*node.SystemdNode
 	Images       *images.Set
 	// Client is an admin clientset.
 	Client kubernetes.Interface
@@ -111,6 +115,8 @@ type footprint struct {
 	HostNames []string          `json:"hostNames"`
 	Sysctls   map[string]string `json:"sysctls"` // the machine's values before any kubelet
 	PIDs      []procID          `json:"pids"`    // every process this cluster started
+	// HostCgroups is node.HostCgroupSnapshot before the first systemd node.
+	HostCgroups []string `json:"hostCgroups,omitempty"`
 }
 
 // Up starts the control plane and the nodes, and returns when every node is
@@ -150,6 +156,12 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 	repo, err := testenv.RepoRoot()
 	if err != nil {
 		return nil, err
+	}
+
+	if len(o.SystemdNodes) > 0 {
+		if c.fp.HostCgroups, err = node.HostCgroupSnapshot(); err != nil {
+			return nil, err
+		}
 	}
 
 	// Record the cgroup tree before anything creates it, so a crash at any
@@ -242,6 +254,21 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 	logf("%d nodes Ready: %s", len(c.Nodes), time.Since(step).Round(time.Millisecond))
+	for _, s := range o.SystemdNodes {
+		name := s
+		if !o.NoNodePrefix {
+			name = c.Name + "-" + s
+		}
+		step = time.Now()
+		sn, err := node.StartSystemd(ctx, node.SystemdConfig{Name: name, Dir: filepath.Join(c.fp.Dir, "systemd-nodes", name),
+			CgroupRoot: c.fp.Cgroup + "/" + name, State: state})
+		if err != nil {
+			return nil, err
+		}
+		c.SystemdNodes = append(c.SystemdNodes, sn)
+		c.addPID(sn.PID())
+		logf("systemd node %s booted: %s", name, time.Since(step).Round(time.Millisecond))
+	}
 	c.StartDuration = time.Since(begin)
 	logf("cluster %s up in %s", c.Name, c.StartDuration.Round(time.Millisecond))
 	return c, nil
@@ -361,6 +388,17 @@ func (c *Cluster) Down(ctx context.Context) error {
 		var mu sync.Mutex
 		var wg sync.WaitGroup
 		for _, n := range c.Nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := n.Stop(ctx); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}()
+		}
+		for _, n := range c.SystemdNodes {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()

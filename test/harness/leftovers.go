@@ -91,6 +91,17 @@ func (fp footprint) leftovers() []string {
 			}
 		}
 	}
+	if fp.HostCgroups != nil {
+		// A systemd node must leave the host's cgroup tmpfs, its
+		// hierarchies and their top-level groups exactly as they were.
+		now, err := node.HostCgroupSnapshot()
+		if err != nil {
+			left = append(left, err.Error())
+		}
+		for _, d := range node.DiffSnapshots(fp.HostCgroups, now) {
+			left = append(left, "host cgroup tree changed: "+d)
+		}
+	}
 	if _, err := os.Stat(fp.Dir); err == nil {
 		left = append(left, "folder "+fp.Dir)
 	}
