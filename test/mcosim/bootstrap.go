@@ -122,12 +122,11 @@ func (m *MCO) firstBoot(ctx context.Context, nodes []*corev1.Node, pools []*mcfg
 		go func() {
 			defer wg.Done()
 			for w := range work {
-				err := m.patchNode(ctx, w[0], map[string]string{
-					CurrentConfigAnnotation: w[1],
-					DesiredConfigAnnotation: w[1],
-					StateAnnotation:         StateDone,
-					ReasonAnnotation:        "",
-				}, nil)
+				a := firstBootAnnotations(w[1])
+				// The node controller's first sync would add it; written
+				// here, it saves a write per node on large clusters.
+				a[ControlPlaneTopologyAnnotation] = string(m.topology)
+				err := m.patchNode(ctx, w[0], a, nil)
 				if err != nil {
 					select {
 					case errs <- fmt.Errorf("node %s: %w", w[0], err):

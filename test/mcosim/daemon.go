@@ -13,8 +13,8 @@ import (
 )
 
 // syncDaemon plays the Machine Config Daemon of one node: firstboot at the
-// pool's config, holding a degraded state, or starting an update when the
-// node controller changed desiredConfig.
+// pool's config, holding a degraded state, starting an update when the node
+// controller changed desiredConfig, or finishing one left mid-way.
 func (m *MCO) syncDaemon(ctx context.Context, name string) error {
 	n, err := m.getNode(name)
 	if apierrors.IsNotFound(err) {
@@ -48,12 +48,7 @@ func (m *MCO) syncDaemon(ctx context.Context, name string) error {
 			return nil
 		}
 		m.opts.Logf("mcosim: node %s first boot at %s", name, pool.Spec.Configuration.Name)
-		return m.patchNode(ctx, name, map[string]string{
-			CurrentConfigAnnotation: pool.Spec.Configuration.Name,
-			DesiredConfigAnnotation: pool.Spec.Configuration.Name,
-			StateAnnotation:         StateDone,
-			ReasonAnnotation:        "",
-		}, nil)
+		return m.patchNode(ctx, name, firstBootAnnotations(pool.Spec.Configuration.Name), nil)
 	}
 	if held != "" {
 		if state != StateDegraded || reason != held {
@@ -62,43 +57,91 @@ func (m *MCO) syncDaemon(ctx context.Context, name string) error {
 		}
 		return nil
 	}
-	if des != "" && des != cur {
-		m.mu.Lock()
-		m.inflight[name] = true
-		m.mu.Unlock()
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
-			err := m.update(ctx, name, des)
-			m.mu.Lock()
-			delete(m.inflight, name)
-			m.mu.Unlock()
-			if ctx.Err() != nil {
-				return
-			}
-			if err != nil {
-				m.opts.Logf("mcosim: node %s update to %s: %v (will retry)", name, des, err)
-				m.daemonQueue.AddRateLimited(name)
-				return
-			}
-			m.daemonQueue.Forget(name)
-			m.daemonQueue.Add(name)
-		}()
+	var work func(context.Context) error
+	switch {
+	case des != "" && des != cur:
+		work = func(ctx context.Context) error { return m.update(ctx, name, des) }
+	case state != StateDone || reason != "" || n.Annotations[PostConfigActionAnnotation] == StateRebooting ||
+		n.Annotations[DesiredDrainAnnotation] != drainValue(drainVerbUncordon, cur):
+		// Repaired, or left mid-way by an earlier run: at its config, so
+		// what the MCD does at boot (updateConfigAndState): uncordon, Done.
+		work = func(ctx context.Context) error { return m.complete(ctx, name, cur) }
+	default:
 		return nil
 	}
-	if state != StateDone || reason != "" {
-		// Repaired, or left mid-way by an earlier run: at its config, so Done.
-		var uncordon *bool
-		if state == StateWorking || state == StateRebooting {
-			uncordon = ptr(false)
+	m.mu.Lock()
+	m.inflight[name] = true
+	m.mu.Unlock()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		err := work(ctx)
+		m.mu.Lock()
+		delete(m.inflight, name)
+		m.mu.Unlock()
+		if ctx.Err() != nil {
+			return
 		}
-		return m.patchNode(ctx, name, map[string]string{StateAnnotation: StateDone, ReasonAnnotation: ""}, uncordon)
-	}
+		if err != nil {
+			m.opts.Logf("mcosim: node %s update to %s: %v (will retry)", name, des, err)
+			m.daemonQueue.AddRateLimited(name)
+			return
+		}
+		m.daemonQueue.Forget(name)
+		m.daemonQueue.Add(name)
+	}()
 	return nil
 }
 
-// update takes one node to target: Working, cordon, Rebooting, reboot, wait
-// for Ready, then currentConfig=target, Done, uncordon. A returned error is
+// firstBootAnnotations is what a node has once the MCD's firstboot is done
+// at config: Done at it, its uncordon request answered.
+func firstBootAnnotations(config string) map[string]string {
+	return map[string]string{
+		CurrentConfigAnnotation:    config,
+		DesiredConfigAnnotation:    config,
+		StateAnnotation:            StateDone,
+		ReasonAnnotation:           "",
+		DesiredDrainAnnotation:     drainValue(drainVerbUncordon, config),
+		LastAppliedDrainAnnotation: drainValue(drainVerbUncordon, config),
+	}
+}
+
+// workingAnnotations is update.go's guard before SetWorking: state=Working
+// (the reason is left as it is), unless the node is Degraded or
+// Unreconcilable, which a retry does not reset. nil: nothing to write.
+func workingAnnotations(n *corev1.Node) map[string]string {
+	switch nodeState(n) {
+	case StateDegraded, StateUnreconcilable, StateWorking:
+		return nil
+	}
+	return map[string]string{StateAnnotation: StateWorking}
+}
+
+// rebootingAnnotations is what reboot() writes before it reboots: the
+// post-config action, not a state (the state stays as it is, Working).
+func rebootingAnnotations() map[string]string {
+	return map[string]string{PostConfigActionAnnotation: StateRebooting}
+}
+
+// bootedAnnotations is what syncNode writes on the first sync after a
+// reboot: the post-config action cleared to "" (the key stays).
+func bootedAnnotations() map[string]string {
+	return map[string]string{PostConfigActionAnnotation: ""}
+}
+
+// doneAnnotations is SetDone: Done at config, no reason.
+func doneAnnotations(config string) map[string]string {
+	return map[string]string{
+		CurrentConfigAnnotation: config,
+		StateAnnotation:         StateDone,
+		ReasonAnnotation:        "",
+	}
+}
+
+// update takes one node to target as the MCD's update does: Working (unless
+// Degraded from an earlier try), drain through the drain controller (not on
+// a single-replica control plane), post-config-action=Rebooting, reboot,
+// wait for Ready without a deadline, then complete. A returned error is
 // retried with backoff; the node shows Degraded with a reason meanwhile.
 func (m *MCO) update(ctx context.Context, name, target string) error {
 	if reason := m.takeArmedFailure(name); reason != "" {
@@ -114,17 +157,14 @@ func (m *MCO) update(ctx context.Context, name, target string) error {
 		return m.complete(ctx, name, target)
 	}
 	m.opts.Logf("mcosim: node %s updating to %s", name, target)
-	if err := m.patchNode(ctx, name, map[string]string{StateAnnotation: StateWorking, ReasonAnnotation: ""}, nil); err != nil {
+	n, err := m.getNode(name)
+	if err != nil {
 		return err
 	}
-	if err := m.step(ctx, name, m.opts.StepDelay); err != nil {
-		return err
-	}
-	if err := m.patchNode(ctx, name, nil, ptr(true)); err != nil { // cordon, as the drain does
-		return err
-	}
-	if err := m.step(ctx, name, m.opts.StepDelay); err != nil {
-		return err
+	if a := workingAnnotations(n); a != nil {
+		if err := m.patchNode(ctx, name, a, nil); err != nil {
+			return fmt.Errorf("error setting node's state to Working: %w", err)
+		}
 	}
 	rendered, err := m.renderedConfig(ctx, target)
 	if err != nil {
@@ -134,21 +174,37 @@ func (m *MCO) update(ctx context.Context, name, target string) error {
 	if err != nil {
 		return m.failUpdate(ctx, name, fmt.Sprintf("failed to parse MachineConfig %s: %v", target, err), err)
 	}
-	if err := m.patchNode(ctx, name, map[string]string{StateAnnotation: StateRebooting}, nil); err != nil {
+	if err := m.step(ctx, name, m.opts.StepDelay); err != nil {
+		return err
+	}
+	if drainRequired(n) {
+		if err := m.requestDrain(ctx, name, drainValue(drainVerbDrain, target), drainTimeout); err != nil {
+			return m.failUpdate(ctx, name, err.Error(), err)
+		}
+	} else {
+		m.opts.Logf("mcosim: node %s: drain not required, skipping", name)
+	}
+	if err := m.step(ctx, name, m.opts.StepDelay); err != nil { // the file writes
+		return err
+	}
+	if err := m.patchNode(ctx, name, rebootingAnnotations(), nil); err != nil {
 		return err
 	}
 	start := time.Now()
 	if m.reboot == nil {
-		if err := m.step(ctx, name, m.opts.RebootDuration); err != nil {
+		if err := sleep(ctx, m.opts.RebootDuration); err != nil {
 			return err
 		}
 	} else {
 		m.opts.Logf("mcosim: rebooting node %s (kubens enabled: %v)", name, encapsulated)
 		if err := m.reboot.Reboot(ctx, name, encapsulated); err != nil {
-			return m.failUpdate(ctx, name, fmt.Sprintf("reboot failed: %v", err), err)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			m.opts.Logf("mcosim: node %s did not come back from its reboot: %v (it stays Working until it reports Ready)", name, err)
 		}
 		if err := m.waitReady(ctx, name, start); err != nil {
-			return m.failUpdate(ctx, name, err.Error(), err)
+			return err
 		}
 	}
 	m.mu.Lock()
@@ -158,14 +214,24 @@ func (m *MCO) update(ctx context.Context, name, target string) error {
 	return m.complete(ctx, name, target)
 }
 
-// complete records a node at target: currentConfig, Done, uncordoned.
+// complete is what the MCD does once booted at target (syncNode, then
+// updateConfigAndState): clear the post-config action, completeUpdate (ask
+// the drain controller to uncordon, wait for it), then SetDone.
 func (m *MCO) complete(ctx context.Context, name, target string) error {
-	if err := m.patchNode(ctx, name, map[string]string{
-		CurrentConfigAnnotation: target,
-		StateAnnotation:         StateDone,
-		ReasonAnnotation:        "",
-	}, ptr(false)); err != nil {
+	n, err := m.getNode(name)
+	if err != nil {
 		return err
+	}
+	if n.Annotations[PostConfigActionAnnotation] == StateRebooting {
+		if err := m.patchNode(ctx, name, bootedAnnotations(), nil); err != nil {
+			return err
+		}
+	}
+	if err := m.requestDrain(ctx, name, drainValue(drainVerbUncordon, target), uncordonTimeout); err != nil {
+		return err
+	}
+	if err := m.patchNode(ctx, name, doneAnnotations(target), nil); err != nil {
+		return fmt.Errorf("error setting node's state to Done: %w", err)
 	}
 	m.mu.Lock()
 	delete(m.rebooted, name)
@@ -218,32 +284,31 @@ func (m *MCO) renderedConfig(ctx context.Context, name string) (*mcfgv1.MachineC
 	return m.mcfg.MachineconfigurationV1().MachineConfigs().Get(ctx, name, metav1.GetOptions{})
 }
 
-// waitReady waits for a node with a real kubelet to report Ready with a
-// heartbeat from after the reboot began. Object-only nodes (no Ready
-// condition at all) have nothing to wait for.
+// waitReady waits, without a deadline, for a node with a real kubelet to
+// report Ready with a heartbeat from after the reboot began: the MCD of a
+// node that does not come back never runs again, so nothing marks it
+// Degraded; it stays Working and its pool Updating. Object-only nodes (no
+// Ready condition at all) have nothing to wait for.
 func (m *MCO) waitReady(ctx context.Context, name string, since time.Time) error {
-	since = since.Truncate(time.Second) // API times have second precision
-	deadline := time.Now().Add(m.opts.ReadyTimeout)
 	for {
-		n, err := m.getNode(name)
-		if err == nil {
-			c := readyCondition(n)
-			if c == nil {
-				return nil
-			}
-			if c.Status == corev1.ConditionTrue && (!c.LastHeartbeatTime.Time.Before(since) || !c.LastTransitionTime.Time.Before(since)) {
-				return nil
-			}
+		if n, err := m.getNode(name); err == nil && readyAfter(n, since) {
+			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("node %s did not report Ready within %s after reboot", name, m.opts.ReadyTimeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return err
 		}
 	}
+}
+
+// readyAfter: no Ready condition at all (an object-only node), or Ready with
+// a heartbeat or transition from since on (API times have second precision).
+func readyAfter(n *corev1.Node, since time.Time) bool {
+	c := readyCondition(n)
+	if c == nil {
+		return true
+	}
+	since = since.Truncate(time.Second)
+	return c.Status == corev1.ConditionTrue && (!c.LastHeartbeatTime.Time.Before(since) || !c.LastTransitionTime.Time.Before(since))
 }
 
 func readyCondition(n *corev1.Node) *corev1.NodeCondition {

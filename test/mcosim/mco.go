@@ -7,11 +7,13 @@ import (
 	"sync"
 	"time"
 
+	configv1 "github.com/openshift/api/config/v1"
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	mcfgclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
 	mcfginformers "github.com/openshift/client-go/machineconfiguration/informers/externalversions"
 	mcfglisters "github.com/openshift/client-go/machineconfiguration/listers/machineconfiguration/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -23,7 +25,10 @@ import (
 
 // Rebooter reboots a real node into (encapsulated=true) or out of mount
 // namespace encapsulation. It returns once the node's kubelet is starting
-// again; the simulator then waits for the node to report Ready.
+// again; the simulator then waits for the node to report Ready. An error
+// means the node did not come back: as with a real machine that does not
+// boot, the node stays Working and NotReady, and the daemon waits for it
+// without a deadline (it never goes Degraded for that).
 type Rebooter interface {
 	Reboot(ctx context.Context, nodeName string, encapsulated bool) error
 }
@@ -33,15 +38,19 @@ type Options struct {
 	// RenderDelay is how long the render controller waits after a change
 	// before rendering (the MCO waits 5s to batch MachineConfig changes).
 	RenderDelay time.Duration
-	// StepDelay paces the daemon between Working, cordon and Rebooting
-	// (stands in for the MCD's file writes and the drain). Default 500ms.
+	// StepDelay paces the daemon between Working, the drain request and
+	// the reboot (stands in for the MCD's checks and file writes), and is how
+	// long the drain controller's drain takes. Default 500ms.
 	StepDelay time.Duration
 	// RebootDuration is how long a reboot of a node takes when there is no
 	// Rebooter (object-only nodes). Default 1s.
 	RebootDuration time.Duration
-	// ReadyTimeout bounds the wait for a real node to report Ready after a
-	// reboot; past it the node goes Degraded. Default 3m.
-	ReadyTimeout time.Duration
+	// ControlPlaneTopology is the cluster's Infrastructure
+	// status.controlPlaneTopology (SingleReplica, DualReplica,
+	// HighlyAvailable, HighlyAvailableArbiter). Empty: derived from the
+	// control-plane nodes present at Start, as the installer does from its
+	// replica count. On SingleReplica the daemon does not drain.
+	ControlPlaneTopology configv1.TopologyMode
 	// ResyncPeriod re-examines every pool and node now and then, a safety
 	// net under the watches. Default 30s.
 	ResyncPeriod time.Duration
@@ -61,9 +70,6 @@ func (o *Options) defaults() {
 	}
 	if o.RebootDuration <= 0 {
 		o.RebootDuration = time.Second
-	}
-	if o.ReadyTimeout <= 0 {
-		o.ReadyTimeout = 3 * time.Minute
 	}
 	if o.ResyncPeriod <= 0 {
 		o.ResyncPeriod = 30 * time.Second
@@ -94,6 +100,9 @@ type MCO struct {
 	renderQueue workqueue.TypedRateLimitingInterface[string] // pool names
 	poolQueue   workqueue.TypedRateLimitingInterface[string] // pool names (node controller)
 	daemonQueue workqueue.TypedRateLimitingInterface[string] // node names (the MCDs)
+	drainQueue  workqueue.TypedRateLimitingInterface[string] // node names (drain controller)
+
+	topology configv1.TopologyMode
 
 	mu              sync.Mutex
 	renderFail      map[string]string // pool -> message
@@ -131,6 +140,7 @@ func Start(ctx context.Context, cfg *rest.Config, r Rebooter, o Options) (*MCO, 
 		renderQueue:     newQueue("render"),
 		poolQueue:       newQueue("node"),
 		daemonQueue:     newQueue("daemon"),
+		drainQueue:      newQueue("drain"),
 		renderFail:      map[string]string{},
 		degraded:        map[string]string{},
 		degradeOnUpdate: map[string]string{},
@@ -139,6 +149,21 @@ func Start(ctx context.Context, cfg *rest.Config, r Rebooter, o Options) (*MCO, 
 		pending:         map[string]*pendingWrite{},
 	}
 	m.ctx, m.cancel = context.WithCancel(ctx)
+
+	m.topology = o.ControlPlaneTopology
+	if m.topology == "" {
+		nodeList, err := kube.CoreV1().Nodes().List(m.ctx, metav1.ListOptions{})
+		if err != nil {
+			m.cancel()
+			return nil, fmt.Errorf("mcosim: listing nodes: %w", err)
+		}
+		nodes := make([]*corev1.Node, 0, len(nodeList.Items))
+		for i := range nodeList.Items {
+			nodes = append(nodes, &nodeList.Items[i])
+		}
+		m.topology = clusterTopology(nodes)
+	}
+	o.Logf("mcosim: controlPlaneTopology %s", m.topology)
 
 	if err := m.bootstrap(m.ctx); err != nil {
 		m.cancel()
@@ -177,6 +202,9 @@ func Start(ctx context.Context, cfg *rest.Config, r Rebooter, o Options) (*MCO, 
 		// update itself resets the node's backoff when it succeeds.
 		m.run(m.daemonQueue, m.syncDaemon, false)
 	}
+	for range 5 { // the MCO runs 5 drain workers
+		m.run(m.drainQueue, m.syncDrain, true)
+	}
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -198,6 +226,7 @@ func Start(ctx context.Context, cfg *rest.Config, r Rebooter, o Options) (*MCO, 
 		m.renderQueue.ShutDown()
 		m.poolQueue.ShutDown()
 		m.daemonQueue.ShutDown()
+		m.drainQueue.ShutDown()
 	}()
 	m.resyncAll()
 	return m, nil
@@ -291,6 +320,7 @@ func (m *MCO) addHandlers(nodeInf, poolInf, mcInf cache.SharedIndexInformer) err
 func (m *MCO) nodeChanged(obj any) {
 	if n, ok := obj.(*corev1.Node); ok {
 		m.daemonQueue.Add(n.Name)
+		m.drainQueue.Add(n.Name)
 	}
 	m.enqueueAllPools()
 }
@@ -332,6 +362,7 @@ func (m *MCO) enqueueAllNodes() {
 	}
 	for _, n := range nodes {
 		m.daemonQueue.Add(n.Name)
+		m.drainQueue.Add(n.Name)
 	}
 }
 

@@ -31,15 +31,41 @@ const (
 
 	StateDone           = "Done"
 	StateWorking        = "Working"
-	StateRebooting      = "Rebooting"
 	StateDegraded       = "Degraded"
 	StateUnreconcilable = "Unreconcilable"
+
+	// PostConfigActionAnnotation is set by the daemon to StateRebooting
+	// just before it reboots a node, and set to "" when the node is back
+	// (the MCO's MachineConfigDaemonPostConfigAction). The state annotation
+	// stays Working meanwhile: the real daemon never writes state=Rebooting.
+	PostConfigActionAnnotation = "machineconfiguration.openshift.io/post-config-action"
+	// StateRebooting is the MCO's MachineConfigDaemonStateRebooting. Despite
+	// its name it is only ever a value of PostConfigActionAnnotation.
+	StateRebooting = "Rebooting"
+
+	// DesiredDrainAnnotation is the daemon's request to the drain controller
+	// ("drain-<config>" or "uncordon-<config>"), LastAppliedDrainAnnotation the
+	// drain controller's answer once the request is done (the MCO's
+	// DesiredDrainerAnnotationKey and LastAppliedDrainerAnnotationKey).
+	DesiredDrainAnnotation     = "machineconfiguration.openshift.io/desiredDrain"
+	LastAppliedDrainAnnotation = "machineconfiguration.openshift.io/lastAppliedDrain"
+	// ControlPlaneTopologyAnnotation is the node controller's copy of the
+	// cluster's controlPlaneTopology on each node, which the daemon reads to
+	// decide whether to drain (ClusterControlPlaneTopologyAnnotationKey).
+	ControlPlaneTopologyAnnotation = "machineconfiguration.openshift.io/controlPlaneTopology"
+
+	drainVerbDrain    = "drain"    // DrainerStateDrain
+	drainVerbUncordon = "uncordon" // DrainerStateUncordon
+
+	// ZoneLabel orders the node controller's candidates (node_controller.go zoneLabel).
+	ZoneLabel = "topology.kubernetes.io/zone"
 
 	// KubensUnit is the unit whose enablement decides encapsulation on reboot.
 	KubensUnit = "kubens.service"
 
-	workerRole = "worker"
-	masterRole = "master"
+	workerRole  = "worker"
+	masterRole  = "master"
+	arbiterRole = "arbiter"
 
 	// controllerVersion stands in for the MCO's version.Hash.
 	controllerVersion = "mcosim"

@@ -3,9 +3,11 @@ package mcosim
 import (
 	"context"
 	"encoding/json"
+	"sort"
 	"sync"
 	"time"
 
+	configv1 "github.com/openshift/api/config/v1"
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -17,10 +19,14 @@ import (
 
 func now() time.Time { return time.Now() }
 
-// updateCandidates is getAllCandidateMachines: the nodes of a pool not yet
-// targeting the pool's config, and how many of them may start now. Nodes
-// already unavailable, and nodes failing to reach this very config, use up
-// the maxUnavailable budget.
+// updateCandidates is getAllCandidateMachines followed by the cut of
+// updateCandidateMachines: the nodes of a pool not yet targeting the pool's
+// config, and how many of them may start now. Nodes already unavailable
+// (IsUnavailableForUpdate: not ready, cordoned, or a daemon at work) and
+// nodes failing to reach this very config use up the maxUnavailable budget;
+// a candidate that is not ready (NotReady, disk pressure, network
+// unavailable, or cordoned) is skipped. When there are more candidates than
+// capacity, they go in sortCandidates order.
 func updateCandidates(pool *mcfgv1.MachineConfigPool, nodes []*corev1.Node, maxUnavail int) ([]*corev1.Node, int) {
 	target := pool.Spec.Configuration.Name
 	unavailable := 0
@@ -46,6 +52,9 @@ func updateCandidates(pool *mcfgv1.MachineConfigPool, nodes []*corev1.Node, maxU
 			}
 			continue
 		}
+		if !nodeReady(n) {
+			continue // mid-update or unscheduled: not picked
+		}
 		candidates = append(candidates, n)
 	}
 	if failingThisConfig >= capacity {
@@ -53,9 +62,44 @@ func updateCandidates(pool *mcfgv1.MachineConfigPool, nodes []*corev1.Node, maxU
 	}
 	capacity -= failingThisConfig
 	if len(candidates) > capacity {
-		candidates = candidates[:capacity]
+		candidates = sortCandidates(candidates)[:capacity]
 	}
 	return candidates, capacity
+}
+
+// sortCandidates is node_controller.go sortNodeList: nodes with a
+// topology.kubernetes.io/zone label first, by zone, then the others; within
+// a zone and among the unlabelled, oldest (creationTimestamp) first. Equal
+// keys keep their order (by name, from nodesByPool).
+func sortCandidates(nodes []*corev1.Node) []*corev1.Node {
+	out := append([]*corev1.Node(nil), nodes...)
+	sort.SliceStable(out, func(i, j int) bool {
+		iz, iok := out[i].Labels[ZoneLabel]
+		jz, jok := out[j].Labels[ZoneLabel]
+		if iok != jok {
+			return iok
+		}
+		if iok && iz != jz {
+			return iz < jz
+		}
+		return out[i].CreationTimestamp.Time.Before(out[j].CreationTimestamp.Time)
+	})
+	return out
+}
+
+// topologyWrites is setClusterConfigAnnotation: the nodes whose
+// controlPlaneTopology annotation differs from the cluster's.
+func topologyWrites(nodes []*corev1.Node, topology configv1.TopologyMode) []string {
+	if topology == "" {
+		return nil
+	}
+	var out []string
+	for _, n := range nodes {
+		if n.Annotations[ControlPlaneTopologyAnnotation] != string(topology) {
+			out = append(out, n.Name)
+		}
+	}
+	return out
 }
 
 // syncPool is the node controller's syncMachineConfigPool: nothing for a
@@ -86,6 +130,11 @@ func (m *MCO) syncPool(ctx context.Context, name string) error {
 	nodes := nodesByPool(allNodes, allPools)[pool.Name]
 
 	if !pool.Spec.Paused {
+		for _, name := range topologyWrites(nodes, m.topology) {
+			if err := m.patchNode(ctx, name, map[string]string{ControlPlaneTopologyAnnotation: string(m.topology)}, nil); err != nil {
+				return err
+			}
+		}
 		maxU, err := maxUnavailable(pool, len(nodes))
 		if err != nil {
 			m.opts.Logf("mcosim: %v", err)

@@ -129,7 +129,7 @@ func TestAPIOutageMidRollout(t *testing.T) {
 	e.createMC("99-kubens-worker", "worker", enableKubens)
 	e.eventually(10*time.Second, "a node rebooting", func() (bool, string) {
 		for _, n := range []string{"w1", "w2", "w3"} {
-			if e.node(n).Annotations[mcosim.StateAnnotation] == mcosim.StateRebooting {
+			if e.node(n).Annotations[mcosim.PostConfigActionAnnotation] == mcosim.StateRebooting {
 				return true, ""
 			}
 		}

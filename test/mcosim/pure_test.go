@@ -311,9 +311,9 @@ func TestCalculateStatus(t *testing.T) {
 			want:  want{2, 0, 0, 0, 0, "False", "True", "False", "False", "old", "All nodes are updating to MachineConfig new", ""},
 		},
 		{
-			name: "one rebooting, cordoned",
+			name: "one rebooting (Working, post-config-action Rebooting), cordoned",
 			nodes: []*corev1.Node{
-				node("a", "old", "new", "Rebooting", "", cordoned),
+				node("a", "old", "new", "Working", "", cordoned, func(n *corev1.Node) { n.Annotations[PostConfigActionAnnotation] = StateRebooting }),
 				node("b", "new", "new", "Done", ""),
 				node("c", "old", "old", "Done", ""),
 			},

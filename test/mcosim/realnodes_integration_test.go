@@ -38,9 +38,7 @@ func TestRealNodesRollIntoEncapsulation(t *testing.T) {
 	})
 	cfg := c.RESTConfig()
 	e := &env{t: t, ctx: ctx, cfg: cfg, kube: kubernetes.NewForConfigOrDie(cfg), mcfg: mcfgclient.NewForConfigOrDie(cfg)}
-	o := fast
-	o.ReadyTimeout = time.Minute
-	e.start(c, o)
+	e.start(c, fast)
 	if ok, line := e.poolDone("worker", 2)(); !ok {
 		t.Fatalf("after Start: %s", line)
 	}

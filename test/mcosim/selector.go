@@ -101,10 +101,14 @@ func nodesByPool(nodes []*corev1.Node, pools []*mcfgv1.MachineConfigPool) map[st
 	return out
 }
 
-// maxUnavailable is how many nodes of a pool may update at once: the pool's
-// spec.maxUnavailable (an int or a percentage of the pool's nodes, rounded
-// down), 1 when unset, and never less than 1.
+// maxUnavailable is how many nodes of a pool may update at once: 1 for the
+// arbiter pool whatever its spec says; else the pool's spec.maxUnavailable
+// (an int or a percentage of the pool's nodes, rounded down), 1 when unset,
+// and never less than 1.
 func maxUnavailable(pool *mcfgv1.MachineConfigPool, nodeCount int) (int, error) {
+	if pool.Name == arbiterRole {
+		return 1, nil
+	}
 	v := intstr.FromInt32(1)
 	if pool.Spec.MaxUnavailable != nil {
 		v = *pool.Spec.MaxUnavailable
