@@ -12,14 +12,23 @@
 //     metadata.generation moves and status.observedGeneration lags until the
 //     node controller catches up, as on a real cluster);
 //   - a node controller that hands the new config to at most maxUnavailable
-//     nodes at a time through the desiredConfig annotation and computes the pool
-//     status from the node annotations the way calculateStatus does;
-//   - a daemon per node (the MCD's part): Working, cordon, Rebooting, reboot
-//     (through a Rebooter, into or out of encapsulation depending on whether
-//     kubens.service is enabled in the new rendered config), wait for Ready,
-//     then currentConfig=desiredConfig, Done, uncordon.
+//     nodes at a time through the desiredConfig annotation (ready nodes only,
+//     by zone, then oldest first) and computes the pool status from the node
+//     annotations the way calculateStatus does;
+//   - a daemon per node (the MCD's part): state=Working, drain through the
+//     drain controller (desiredDrain=drain-<config>, wait for
+//     lastAppliedDrain), post-config-action=Rebooting, reboot (through a
+//     Rebooter, into or out of encapsulation depending on whether
+//     kubens.service is enabled in the new rendered config), wait for Ready
+//     with no deadline, then post-config-action="", uncordon through the drain
+//     controller, and currentConfig=desiredConfig, Done. The state is never
+//     "Rebooting";
+//   - a drain controller that cordons (and stands in for draining) or
+//     uncordons a node when its desiredDrain differs from lastAppliedDrain,
+//     then sets lastAppliedDrain=desiredDrain.
 //
-// Which MCO function each part follows (MCO paths under pkg/controller/):
+// Which MCO function each part follows (MCO paths under pkg/controller/
+// unless said otherwise; read at openshift/machine-config-operator 7ff337a):
 //
 //   - render.go renderPool, MCO.render: render/render_controller.go
 //     syncMachineConfigPool (a selector that selects everything renders
@@ -55,25 +64,78 @@
 //     allow-list); validateRenderedSize is ValidateMachineConfigSize
 //     (MaxMachineConfigSize, 1.5 MiB).
 //   - nodectl.go syncPool: node/node_controller.go syncMachineConfigPool
-//     (returns without touching a pool whose spec.configuration.name is
-//     empty, so a never-rendered pool has no status at all), with
-//     updateCandidates as getAllCandidateMachines and targetNodes as
-//     updateCandidateMachines/setDesiredAnnotations.
+//     and updatePools (returns without touching a pool whose
+//     spec.configuration.name is empty, so a never-rendered pool has no
+//     status at all; a paused pool gets its status only), with topologyWrites
+//     as setClusterConfigAnnotation (the controlPlaneTopology annotation on
+//     every node of the pool), updateCandidates as getAllCandidateMachines
+//     (capacity = maxUnavailable minus the nodes IsUnavailableForUpdate,
+//     minus the nodes failing this config; candidates that are not
+//     IsNodeReady, so NotReady or cordoned, are skipped) followed by
+//     updateCandidateMachines' cut, sortCandidates as sortNodeList (zone
+//     label first, by zone; unlabelled last; oldest creationTimestamp first
+//     within each), and targetNodes as setDesiredAnnotations. Not simulated:
+//     the master pool's deferral of the operator's node, the
+//     master/arbiter coordination of HighlyAvailableArbiter clusters, the
+//     UpdateInProgress taint, image-based (layered) pools.
 //   - status.go: calculateStatus is node/status.go calculateStatus; the
 //     node predicates are common's LayeredNodeState (IsNodeReady, IsDone,
 //     IsUnavailableForUpdate, IsNodeMCDFailing) as common/helpers.go
 //     GetMachinesByState sorts nodes with them; setCondition is apihelpers'
 //     SetMachineConfigPoolCondition.
 //   - selector.go: poolForNode is node_controller.go getPrimaryPoolForNode;
-//     maxUnavailable is node_controller.go maxUnavailable; configsForPool is the render
+//     maxUnavailable is node_controller.go maxUnavailable (the arbiter pool
+//     is always 1: one node at a time); configsForPool is the render
 //     controller's selection of configs by machineConfigSelector.
 //   - bootstrap.go: what the installer and the MCO's bootstrap
 //     (render.RunBootstrap) leave on a new cluster: built-in pools, base
 //     configs (templates.go, standing in for the templates), a rendered
 //     config per pool, every node Done at it; status only for pools that
 //     rendered.
-//   - daemon.go: the MCD's update (daemon/update.go) and firstboot as far as
-//     the annotations and the reboot go.
+//   - daemon.go (the MCD; MCO paths under pkg/daemon/): syncDaemon is
+//     daemon.go syncNode as far as the annotations go (firstboot at the
+//     pool's config, firstBootAnnotations; an update when desiredConfig
+//     moved; at boot with current == desired, updateConfigAndState). update
+//     is update.go update: workingAnnotations is its guard before
+//     writer.go SetWorking (state=Working unless the fresh state is
+//     Degraded or Unreconcilable, so a retry never resets a Degraded node,
+//     and the reason is left alone); then drain.go performDrain; then
+//     update.go reboot, whose rebootingAnnotations write
+//     post-config-action=Rebooting (constants.go
+//     MachineConfigDaemonPostConfigAction, value
+//     MachineConfigDaemonStateRebooting) and leave the state Working. A
+//     step that fails (the rendered config cannot be read or parsed, the
+//     drain wait times out, a DegradeNode knob) writes Degraded with the
+//     reason (writer.go SetDegraded through daemon.go updateErrorState) and
+//     is retried with backoff; API errors are only retried. After the
+//     reboot waitReady has no deadline: the MCD of a machine that does not
+//     boot never runs, so such a node stays Working, post-config-action
+//     Rebooting, NotReady and unavailable, and its pool Updating, with no
+//     Degraded at all. complete is what the rebooted MCD does: syncNode's
+//     bootedAnnotations (post-config-action set to ""), then
+//     updateConfigAndState's completeUpdate (desiredDrain=uncordon-<config>,
+//     wait for lastAppliedDrain) and writer.go SetDone (doneAnnotations).
+//     The file writes and the reboot themselves are the Rebooter's (and
+//     StepDelay/RebootDuration for object-only nodes).
+//   - drain.go: drainRequired is pkg/daemon/drain.go drainRequired with
+//     pkg/daemon/daemon.go getControlPlaneTopology (no drain when the node's
+//     controlPlaneTopology annotation is SingleReplica; missing or unknown
+//     counts as HighlyAvailable); requestDrain is performDrain's (skip when
+//     lastAppliedDrain is drain-<config> already; 1 hour bound) and
+//     completeUpdate's (10 minute bound) request-and-wait on
+//     desiredDrain/lastAppliedDrain (constants.go DesiredDrainerAnnotationKey,
+//     LastAppliedDrainerAnnotationKey, DrainerStateDrain/Uncordon);
+//     drainRequest and syncDrain are
+//     pkg/controller/drain/drain_controller.go syncNode (nothing when desired == lastApplied; "uncordon" uncordons,
+//     "drain" cordons and drains, and does not answer when the node was
+//     uncordoned meanwhile; another verb is an error) and drainNode, except
+//     that no pod is evicted: the drain is StepDelay. clusterTopology is the
+//     installer's determineTopologies (1 control-plane node SingleReplica,
+//     2 DualReplica or HighlyAvailableArbiter with an arbiter node, else
+//     HighlyAvailable), from the nodes at Start unless
+//     Options.ControlPlaneTopology says otherwise; so the default local
+//     cluster (1 master, 2 workers) is SingleReplica and never drains, as
+//     a real one of that shape.
 //
 // The admission side (a custom pool must select the worker configs: the
 // MCO's ValidatingAdmissionPolicy custom-machine-config-pool-selector) is
