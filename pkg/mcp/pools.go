@@ -25,7 +25,8 @@ const (
 	// DesiredConfigAnnotation names the rendered config a node is moving to.
 	DesiredConfigAnnotation = annotationPrefix + "desiredConfig"
 	// StateAnnotation is the Machine Config Daemon state: Done, Working,
-	// Rebooting, Degraded, Unreconcilable.
+	// Degraded, Unreconcilable. It never says "Rebooting": through the
+	// reboot it stays Working, with PostConfigActionAnnotation=Rebooting.
 	StateAnnotation = annotationPrefix + "state"
 	// ReasonAnnotation explains a Degraded or Unreconcilable state.
 	ReasonAnnotation = annotationPrefix + "reason"

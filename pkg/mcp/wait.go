@@ -10,6 +10,7 @@ import (
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/clock"
 
 	"github.com/oc-kubens/oc-kubens/pkg/manifests"
 )
@@ -57,6 +58,10 @@ type PoolProgress struct {
 	// Note, when set, tells why a degraded condition is not (yet) taken
 	// as a failure.
 	Note string
+	// Stuck lists the pool's nodes that have been NotReady during their
+	// update for longer than the threshold (see NodeView); a warning, not
+	// a failure: such a node may still come back.
+	Stuck []StuckNode
 }
 
 // String is the one-line progress form, stable so non-terminal output can
@@ -68,6 +73,14 @@ func (p PoolProgress) String() string {
 	}
 	if p.Note != "" {
 		s += "; " + p.Note
+	}
+	if len(p.Stuck) > 0 {
+		// Names only: the line must not change while nothing else does.
+		names := make([]string, len(p.Stuck))
+		for i, n := range p.Stuck {
+			names[i] = n.Name
+		}
+		s += "; NotReady while updating: " + strings.Join(names, ", ")
 	}
 	return s
 }
@@ -165,12 +178,15 @@ func RolledOut(p *mcfgv1.MachineConfigPool) bool {
 
 // Evaluate judges one snapshot of the pools against the expectations: the
 // progress of each expected pool, whether all are done, and a fail-fast
-// error. It is pure; Wait feeds it every change.
+// error. It is pure; Wait feeds it every change, and the time from its
+// clock.
 //
 // units resolves unit expectations; with nil, an expectation with a Unit
-// never passes phase 1.
-func Evaluate(pools []mcfgv1.MachineConfigPool, exps []Expectation, units UnitLookup) ([]PoolProgress, bool, error) {
-	return evaluate(pools, exps, units, nil)
+// never passes phase 1. nodes, with the time to judge them at, fills each
+// unfinished pool's Stuck list; the zero NodeView skips that check.
+func Evaluate(pools []mcfgv1.MachineConfigPool, exps []Expectation, units UnitLookup, nodes NodeView) ([]PoolProgress, bool, error) {
+	progress, done, _, err := evaluate(pools, exps, units, nil, nodes)
+	return progress, done, err
 }
 
 // staleFunc tells whether a degraded condition (status True) of a pool is
@@ -188,7 +204,10 @@ var degradedConditions = []struct {
 	{mcfgv1.MachineConfigPoolDegraded, KindDegraded},
 }
 
-func evaluate(pools []mcfgv1.MachineConfigPool, exps []Expectation, units UnitLookup, stale staleFunc) ([]PoolProgress, bool, error) {
+// evaluate is Evaluate with the stale-condition test, and it also returns
+// when a NotReady updating node of an unfinished pool next crosses the
+// stuck threshold (zero: none), for Wait to look again then.
+func evaluate(pools []mcfgv1.MachineConfigPool, exps []Expectation, units UnitLookup, stale staleFunc, nodes NodeView) ([]PoolProgress, bool, time.Time, error) {
 	byName := map[string]*mcfgv1.MachineConfigPool{}
 	for i := range pools {
 		byName[pools[i].Name] = &pools[i]
@@ -196,6 +215,7 @@ func evaluate(pools []mcfgv1.MachineConfigPool, exps []Expectation, units UnitLo
 	done := true
 	var progress []PoolProgress
 	var errs []error
+	var next time.Time
 	for _, e := range exps {
 		p, ok := byName[e.Pool]
 		if !ok {
@@ -221,6 +241,11 @@ func evaluate(pools []mcfgv1.MachineConfigPool, exps []Expectation, units UnitLo
 			continue
 		}
 		done = false
+		var at time.Time
+		pp.Stuck, at = findStuck(pools, p.Name, nodes)
+		if !at.IsZero() && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
 		// Render failures block phase 1; node failures block phase 2. Any
 		// of them means the wait cannot end well without a human, unless
 		// it was there before the change and the operator has not looked
@@ -258,7 +283,7 @@ func evaluate(pools []mcfgv1.MachineConfigPool, exps []Expectation, units UnitLo
 		}
 		progress = append(progress, pp)
 	}
-	return progress, done, errors.Join(errs...)
+	return progress, done, next, errors.Join(errs...)
 }
 
 func getCondition(p *mcfgv1.MachineConfigPool, t mcfgv1.MachineConfigPoolConditionType) *mcfgv1.MachineConfigPoolCondition {
@@ -298,9 +323,25 @@ type WaitOptions struct {
 	// only until the pool has rendered the change. A condition that appears
 	// or changes during the wait fails it at once. Negative: no grace.
 	StaleConditionGrace time.Duration
+	// WatchNodes, when set, starts a stream of node lists (see
+	// WatchNodes), for naming nodes stuck in their update. Wait starts it
+	// only once a pool still has work to do, and stops it with ctx.
+	WatchNodes func(ctx context.Context) <-chan []corev1.Node
+	// StuckAfter is how long a node may be NotReady during its update
+	// (desiredConfig != currentConfig, or state Working) before Stuck hears
+	// of it, once per node and config, and the TimeoutError names it
+	// (default DefaultStuckAfter; negative: never). The node is not a
+	// failure: it may still come back, and the MCO waits for it forever.
+	StuckAfter time.Duration
+	// Stuck is told about each stuck node once (may be nil).
+	Stuck func(StuckNode)
+	// Clock tells the time and runs the timers (default the real clock);
+	// tests inject a fake one.
+	Clock clock.Clock
 }
 
-// TimeoutError says which pools were still moving when time ran out.
+// TimeoutError says which pools were still moving when time ran out, and
+// which of their nodes were stuck (each pool's Stuck, judged at the end).
 type TimeoutError struct {
 	After   time.Duration
 	Pending []PoolProgress
@@ -308,19 +349,36 @@ type TimeoutError struct {
 
 func (e *TimeoutError) Error() string {
 	var parts []string
+	var stuck []StuckNode
 	for _, p := range e.Pending {
 		if p.Phase != PhaseDone {
 			parts = append(parts, p.String())
+			stuck = append(stuck, p.Stuck...)
 		}
 	}
-	return fmt.Sprintf("timed out after %s waiting for %s; the rollout goes on in the cluster: run `oc kubens wait` again to keep waiting", e.After, strings.Join(parts, "; "))
+	msg := fmt.Sprintf("timed out after %s waiting for %s", e.After, strings.Join(parts, "; "))
+	if len(stuck) > 0 {
+		var names, advice []string
+		for _, n := range stuck {
+			names = append(names, n.String())
+			advice = append(advice, n.Advice())
+		}
+		msg += fmt.Sprintf("; stuck in their update: %s; the MCO waits for them forever. %s",
+			strings.Join(names, ", "), strings.Join(advice, ". "))
+	}
+	return msg + "; the rollout goes on in the cluster: run `oc kubens wait` again to keep waiting"
 }
 
 // Wait consumes pool snapshots (see WatchPools) until every expected pool
-// has passed both phases, a pool fails fast, or ctx ends. started is used
-// for the timeout message.
+// has passed both phases, a pool fails fast, or ctx ends. Once a pool has
+// work to do it also follows the nodes (WaitOptions.WatchNodes) to name the
+// ones stuck in their update.
 func Wait(ctx context.Context, snapshots <-chan []mcfgv1.MachineConfigPool, o WaitOptions) error {
-	start := time.Now()
+	clk := o.Clock
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	start := clk.Now()
 	var last []PoolProgress
 	var pools []mcfgv1.MachineConfigPool
 	known := map[[2]string]UnitState{}
@@ -329,12 +387,30 @@ func Wait(ctx context.Context, snapshots <-chan []mcfgv1.MachineConfigPool, o Wa
 	if grace == 0 {
 		grace = DefaultStaleConditionGrace
 	}
+	stuckAfter := o.StuckAfter
+	if stuckAfter == 0 {
+		stuckAfter = DefaultStuckAfter
+	}
+	// nodes is nil until the node stream has sent its first list; recheck
+	// fires when a NotReady updating node crosses the threshold; warned
+	// holds the node/config pairs already reported.
+	var nodeCh <-chan []corev1.Node
+	var nodes []corev1.Node
+	nodesStarted := false
+	var recheck <-chan time.Time
+	warned := map[[2]string]bool{}
+	view := func() NodeView {
+		if nodes == nil {
+			return NodeView{}
+		}
+		return NodeView{Nodes: nodes, Now: clk.Now(), StuckAfter: stuckAfter}
+	}
 	// before holds the degraded conditions of the first snapshot, by pool
 	// and type; graceOver fires once to re-judge them.
 	var before map[[2]string]mcfgv1.MachineConfigPoolCondition
 	var graceOver <-chan time.Time
 	stale := func(pool string, c mcfgv1.MachineConfigPoolCondition) bool {
-		if time.Since(start) >= grace {
+		if clk.Since(start) >= grace {
 			return false
 		}
 		b, ok := before[[2]string{pool, string(c.Type)}]
@@ -353,7 +429,7 @@ func Wait(ctx context.Context, snapshots <-chan []mcfgv1.MachineConfigPool, o Wa
 		mc, err := o.GetMachineConfig(gctx, config)
 		cancel()
 		if err != nil {
-			retry = time.After(time.Second)
+			retry = clk.After(time.Second)
 			return UnitUnknown
 		}
 		s := mcUnitState(mc, unit)
@@ -364,13 +440,31 @@ func Wait(ctx context.Context, snapshots <-chan []mcfgv1.MachineConfigPool, o Wa
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return &TimeoutError{After: time.Since(start).Round(time.Second), Pending: last}
+				// Judge the stuck nodes at the end, not at the last change.
+				v := view()
+				for i := range last {
+					if last[i].Phase != PhaseDone {
+						last[i].Stuck, _ = findStuck(pools, last[i].Pool, v)
+					}
+				}
+				return &TimeoutError{After: clk.Since(start).Round(time.Second), Pending: last}
 			}
 			return ctx.Err()
 		case <-retry:
 			retry = nil
 		case <-graceOver:
 			graceOver = nil
+		case <-recheck:
+			recheck = nil
+		case n, ok := <-nodeCh:
+			if !ok {
+				nodeCh = nil
+				continue
+			}
+			nodes = n
+			if nodes == nil {
+				nodes = []corev1.Node{}
+			}
 		case snap, ok := <-snapshots:
 			if !ok {
 				if ctx.Err() != nil {
@@ -389,12 +483,27 @@ func Wait(ctx context.Context, snapshots <-chan []mcfgv1.MachineConfigPool, o Wa
 					}
 				}
 				if len(before) > 0 && grace > 0 {
-					graceOver = time.After(grace - time.Since(start))
+					graceOver = clk.After(grace - clk.Since(start))
 				}
 			}
 		}
-		progress, done, err := evaluate(pools, o.Expectations, units, stale)
+		if pools == nil {
+			continue // nodes before the first pool snapshot
+		}
+		progress, done, next, err := evaluate(pools, o.Expectations, units, stale, view())
 		last = progress
+		// Warnings first, so a terminal redraws the pools below them.
+		for _, p := range progress {
+			for _, sn := range p.Stuck {
+				key := [2]string{sn.Name, sn.Config}
+				if !warned[key] {
+					warned[key] = true
+					if o.Stuck != nil {
+						o.Stuck(sn)
+					}
+				}
+			}
+		}
 		if o.Progress != nil {
 			o.Progress(progress)
 		}
@@ -403,6 +512,15 @@ func Wait(ctx context.Context, snapshots <-chan []mcfgv1.MachineConfigPool, o Wa
 		}
 		if done {
 			return nil
+		}
+		if !nodesStarted && o.WatchNodes != nil && stuckAfter > 0 {
+			// Some pool has work to do: follow the nodes from now on.
+			nodesStarted = true
+			nodeCh = o.WatchNodes(ctx)
+		}
+		recheck = nil
+		if !next.IsZero() {
+			recheck = clk.After(next.Sub(clk.Now()))
 		}
 	}
 }

@@ -127,7 +127,7 @@ func TestEvaluate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			prog, done, err := Evaluate([]mcfgv1.MachineConfigPool{tt.pool}, tt.exps, tt.units)
+			prog, done, err := Evaluate([]mcfgv1.MachineConfigPool{tt.pool}, tt.exps, tt.units, NodeView{})
 			if done != tt.wantDone {
 				t.Errorf("done = %v, want %v", done, tt.wantDone)
 			}
@@ -319,11 +319,11 @@ func TestCurrentExpectationsIncludeUnmanagedConfigs(t *testing.T) {
 	units := func(config, _ string) UnitState {
 		return map[string]UnitState{"rendered-worker-1": UnitDisabled, "rendered-worker-2": UnitEnabled}[config]
 	}
-	if prog, done, err := Evaluate([]mcfgv1.MachineConfigPool{before}, exps, units); done || err != nil || prog[0].Phase != PhaseRender {
+	if prog, done, err := Evaluate([]mcfgv1.MachineConfigPool{before}, exps, units, NodeView{}); done || err != nil || prog[0].Phase != PhaseRender {
 		t.Fatalf("before the render: %+v done=%v err=%v, want Rendering", prog, done, err)
 	}
 	after := mkPool("worker", w, withSpec("rendered-worker-2", "00-worker", "99-kubens-worker"), withStatus("rendered-worker-2", 2, 2, 2, 0), updatedTrue)
-	if _, done, err := Evaluate([]mcfgv1.MachineConfigPool{after}, exps, units); !done || err != nil {
+	if _, done, err := Evaluate([]mcfgv1.MachineConfigPool{after}, exps, units, NodeView{}); !done || err != nil {
 		t.Fatalf("after the rollout: done=%v err=%v", done, err)
 	}
 }

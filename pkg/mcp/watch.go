@@ -2,9 +2,11 @@ package mcp
 
 import (
 	"context"
+	"sort"
 	"time"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -166,4 +168,153 @@ func errorFromEvent(obj runtime.Object) error {
 		return watchError{s.Message}
 	}
 	return watchError{"unknown"}
+}
+
+// NodeClient is the slice of the Node client the node watch needs
+// (satisfied by the typed client and its fake).
+type NodeClient interface {
+	List(ctx context.Context, opts metav1.ListOptions) (*corev1.NodeList, error)
+	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
+}
+
+// WatchNodes lists the nodes once, then watches them, and sends the sorted
+// node list after every change, each node cut down to what Wait reads (name,
+// labels, the MCO annotations, the Ready condition). Its cost does not grow
+// with the node count beyond the objects themselves: no request is made per
+// node. The list is served from the API server's watch cache
+// (resourceVersion 0); a watch that ends by its timeout is resumed from the
+// last resourceVersion seen (bookmarks keep it fresh), so the node list is
+// sent again only after an error (410 Gone, an outage), with backoff as in
+// WatchPools. Snapshots are coalesced; the channel closes when ctx ends.
+func WatchNodes(ctx context.Context, c NodeClient, o WatchOptions) <-chan []corev1.Node {
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = 200 * time.Millisecond
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 2 * time.Second
+	}
+	if o.WatchTimeout <= 0 {
+		o.WatchTimeout = 5 * time.Minute
+	}
+	out := make(chan []corev1.Node, 1)
+	state := map[string]corev1.Node{}
+	emit := func() {
+		snap := make([]corev1.Node, 0, len(state))
+		for _, n := range state {
+			snap = append(snap, n)
+		}
+		sort.Slice(snap, func(i, j int) bool { return snap[i].Name < snap[j].Name })
+		select {
+		case <-out:
+		default:
+		}
+		select {
+		case out <- snap:
+		case <-ctx.Done():
+		}
+	}
+	report := func(err error) {
+		if o.OnError != nil && ctx.Err() == nil {
+			o.OnError(err)
+		}
+	}
+	go func() {
+		defer close(out)
+		backoff := o.MinBackoff
+		sleep := func() bool {
+			t := time.NewTimer(backoff)
+			defer t.Stop()
+			backoff = min(2*backoff, o.MaxBackoff)
+			select {
+			case <-t.C:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		rv := "" // "" means: list first
+		for ctx.Err() == nil {
+			if rv == "" {
+				list, err := c.List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+				if err != nil {
+					report(err)
+					if !sleep() {
+						return
+					}
+					continue
+				}
+				clear(state)
+				for i := range list.Items {
+					state[list.Items[i].Name] = lightNode(&list.Items[i])
+				}
+				rv = list.ResourceVersion
+				emit()
+			}
+			timeout := int64(o.WatchTimeout / time.Second)
+			w, err := c.Watch(ctx, metav1.ListOptions{ResourceVersion: rv, TimeoutSeconds: &timeout, AllowWatchBookmarks: true})
+			if err != nil {
+				report(err)
+				rv = ""
+				if !sleep() {
+					return
+				}
+				continue
+			}
+			began := time.Now()
+			var clean bool
+			rv, clean = consumeNodes(ctx, w, rv, state, emit, report)
+			switch {
+			case !clean:
+				rv = ""
+				if !sleep() {
+					return
+				}
+			case time.Since(began) > o.MaxBackoff:
+				backoff = o.MinBackoff
+			case !sleep(): // a watch that ends at once: do not spin
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// consumeNodes applies node watch events to state until the watch ends. It
+// returns the last resourceVersion seen and whether the watch ended cleanly
+// (closed by the server: resume from there) rather than with an error event
+// (re-list).
+func consumeNodes(ctx context.Context, w watch.Interface, rv string, state map[string]corev1.Node,
+	emit func(), report func(error)) (string, bool) {
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return rv, true
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return rv, true
+			}
+			switch ev.Type {
+			case watch.Added, watch.Modified:
+				if n, ok := ev.Object.(*corev1.Node); ok {
+					state[n.Name] = lightNode(n)
+					rv = n.ResourceVersion
+					emit()
+				}
+			case watch.Deleted:
+				if n, ok := ev.Object.(*corev1.Node); ok {
+					delete(state, n.Name)
+					rv = n.ResourceVersion
+					emit()
+				}
+			case watch.Bookmark:
+				if n, ok := ev.Object.(*corev1.Node); ok {
+					rv = n.ResourceVersion
+				}
+			case watch.Error:
+				report(errorFromEvent(ev.Object))
+				return rv, false
+			}
+		}
+	}
 }
