@@ -379,9 +379,20 @@ func confirm(in io.Reader, out io.Writer, question string) (bool, error) {
 
 const defaultWaitTimeout = 30 * time.Minute
 
+// waitLimits are the --timeout and --stuck-after of wait, enable and
+// disable. StuckAfter 0 turns the stuck-node warning off.
+type waitLimits struct {
+	Timeout    time.Duration
+	StuckAfter time.Duration
+}
+
 // runWait watches the pools until the expectations are met, printing
 // progress to out: in place on a terminal, one line per change otherwise.
-func runWait(ctx context.Context, c *clusterClients, exps []mcp.Expectation, timeout time.Duration, out io.Writer, tty bool) error {
+// Once a pool has work to do it also watches the nodes (one list, then one
+// watch: no request per node), and warns once about each node that has
+// been NotReady in the middle of its update for l.StuckAfter.
+func runWait(ctx context.Context, c *clusterClients, exps []mcp.Expectation, l waitLimits, out io.Writer, tty bool) error {
+	timeout := l.Timeout
 	if len(exps) == 0 {
 		fmt.Fprintln(out, "No pools to wait for.")
 		return nil
@@ -399,10 +410,19 @@ func runWait(ctx context.Context, c *clusterClients, exps []mcp.Expectation, tim
 	snaps := mcp.WatchPools(ctx, c.mcfg.MachineconfigurationV1().MachineConfigPools(), mcp.WatchOptions{
 		OnError: pp.connectionLost,
 	})
+	stuckAfter := l.StuckAfter
+	if stuckAfter == 0 {
+		stuckAfter = -1 // off; mcp's zero means its default
+	}
 	err := mcp.Wait(ctx, snaps, mcp.WaitOptions{
 		Expectations: exps,
 		Progress:     pp.update,
 		Nodes:        c.listNodes,
+		WatchNodes: func(ctx context.Context) <-chan []corev1.Node {
+			return mcp.WatchNodes(ctx, c.kube.CoreV1().Nodes(), mcp.WatchOptions{})
+		},
+		StuckAfter: stuckAfter,
+		Stuck:      pp.stuck,
 		GetMachineConfig: func(ctx context.Context, name string) (*mcfgv1.MachineConfig, error) {
 			return c.mcfg.MachineconfigurationV1().MachineConfigs().Get(ctx, name, metav1.GetOptions{})
 		},
@@ -452,6 +472,17 @@ func (p *progressPrinter) update(progress []mcp.PoolProgress) {
 			fmt.Fprintln(p.w, line)
 		}
 	}
+}
+
+// stuck warns about a node stuck in its update. On a terminal it takes the
+// place of the pool lines, which the next update draws below it.
+func (p *progressPrinter) stuck(n mcp.StuckNode) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tty && p.drawn > 0 {
+		fmt.Fprintf(p.w, "\x1b[%dA\x1b[J", p.drawn)
+	}
+	p.println("Warning: " + n.Warning())
 }
 
 // connectionLost is told about failed lists and dropped watches; it reports

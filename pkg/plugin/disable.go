@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	"github.com/spf13/cobra"
@@ -20,6 +21,9 @@ import (
 type DisableOptions struct {
 	changeOptions
 	clusterOptions
+
+	// StuckAfter: with --wait, see WaitOptions.StuckAfter.
+	StuckAfter time.Duration
 }
 
 // NewCmdDisable returns the disable command.
@@ -57,6 +61,7 @@ pool, maxUnavailable at a time. Without a terminal, --yes is required.`,
 	cmd.Flags().StringArrayVar(&o.Roles, "role", nil,
 		"Only remove the MachineConfig of this role; repeat for several. Default: every MachineConfig oc-kubens manages.")
 	o.changeOptions.addFlags(cmd)
+	addStuckAfterFlag(cmd, &o.StuckAfter, "With --wait: ")
 	return cmd
 }
 
@@ -67,6 +72,9 @@ func (o *DisableOptions) Complete(_ *cobra.Command, _ []string) error {
 
 // Validate checks the flags.
 func (o *DisableOptions) Validate() error {
+	if err := validateStuckAfter(o.StuckAfter); err != nil {
+		return err
+	}
 	return o.changeOptions.validate()
 }
 
@@ -162,5 +170,5 @@ func (o *DisableOptions) Run(ctx context.Context) error {
 	for _, pl := range plan.Pools {
 		exps = append(exps, mcp.Expectation{Pool: pl.Name, Absent: pl.MCs})
 	}
-	return runWait(ctx, c, exps, o.Timeout, o.Out, o.stdoutTTY)
+	return runWait(ctx, c, exps, waitLimits{Timeout: o.Timeout, StuckAfter: o.StuckAfter}, o.Out, o.stdoutTTY)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	"github.com/spf13/cobra"
@@ -42,6 +43,8 @@ type EnableOptions struct {
 	// NameSuffix names our configs 99-kubens-<role>-<suffix>, for clusters
 	// where somebody else's object already has the plain name.
 	NameSuffix string
+	// StuckAfter: with --wait, see WaitOptions.StuckAfter.
+	StuckAfter time.Duration
 }
 
 // NewCmdEnable returns the enable command.
@@ -102,6 +105,7 @@ validation. Without a terminal, --yes is required.`,
 	cmd.Flags().StringVar(&o.NameSuffix, "name-suffix", "",
 		"Name the MachineConfigs 99-kubens-<role>-<suffix>: for clusters where a 99-kubens-<role> that oc-kubens did not create exists.")
 	o.changeOptions.addFlags(cmd)
+	addStuckAfterFlag(cmd, &o.StuckAfter, "With --wait: ")
 	return cmd
 }
 
@@ -116,6 +120,9 @@ func (o *EnableOptions) Validate() error {
 		if errs := validation.IsDNS1123Label(o.NameSuffix); len(errs) > 0 {
 			return fmt.Errorf("invalid --name-suffix %q: %s", o.NameSuffix, strings.Join(errs, "; "))
 		}
+	}
+	if err := validateStuckAfter(o.StuckAfter); err != nil {
+		return err
 	}
 	return o.changeOptions.validate()
 }
@@ -319,7 +326,7 @@ func (o *EnableOptions) maybeWait(ctx context.Context, exps []mcp.Expectation) e
 	if !o.Wait || o.DryRun != dryRunNone {
 		return nil
 	}
-	return runWait(ctx, o.clients, exps, o.Timeout, o.Out, o.stdoutTTY)
+	return runWait(ctx, o.clients, exps, waitLimits{Timeout: o.Timeout, StuckAfter: o.StuckAfter}, o.Out, o.stdoutTTY)
 }
 
 func sameJSON(a, b []byte) bool {

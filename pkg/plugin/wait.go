@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,8 +14,9 @@ import (
 
 // WaitOptions holds the flags and state of `oc kubens wait`.
 type WaitOptions struct {
-	Pools   []string
-	Timeout time.Duration
+	Pools      []string
+	Timeout    time.Duration
+	StuckAfter time.Duration
 
 	clusterOptions
 }
@@ -44,12 +46,22 @@ render; reports a paused pool instead of hanging. A render failure already
 reported when the wait starts is given 30s for the operator to render again
 (it does about 5s after a MachineConfig changes, e.g. once the offending one
 is deleted) before it fails the wait. Keeps going when the API
-server goes away (single-node reboots). Progress is shown per pool.`,
+server goes away (single-node reboots). Progress is shown per pool.
+
+A node that does not come back from its reboot stays NotReady, with the daemon
+state Working, and its pool Updating, forever: the Machine Config Operator
+never marks it Degraded. Once a node has been NotReady in the middle of its
+update for --stuck-after (10m by default), the wait names it once, with what
+to check, and goes on waiting (it may still come back); a timeout names it
+again.`,
 		Example: `  # Wait for every pool, 30 minutes at most
   oc kubens wait
 
   # Wait for the worker pool for up to an hour
-  oc kubens wait --pool worker --timeout 1h`,
+  oc kubens wait --pool worker --timeout 1h
+
+  # Name a node that is NotReady for 5 minutes during its update
+  oc kubens wait --stuck-after 5m`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(cmd, args); err != nil {
@@ -63,7 +75,23 @@ server goes away (single-node reboots). Progress is shown per pool.`,
 	}
 	cmd.Flags().StringSliceVar(&o.Pools, "pool", nil, "Pools to wait for (repeat or comma-separate); default all.")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", defaultWaitTimeout, "How long to wait before giving up.")
+	addStuckAfterFlag(cmd, &o.StuckAfter, "")
 	return cmd
+}
+
+// addStuckAfterFlag registers --stuck-after; prefix starts the help text
+// ("With --wait: " for enable and disable).
+func addStuckAfterFlag(cmd *cobra.Command, d *time.Duration, prefix string) {
+	cmd.Flags().DurationVar(d, "stuck-after", mcp.DefaultStuckAfter,
+		prefix+"Warn, once per node, about a node that has been NotReady this long in the middle of its update (the Machine Config Operator waits for it forever, without marking it Degraded); 0 turns the warning off.")
+}
+
+// validateStuckAfter checks --stuck-after.
+func validateStuckAfter(d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("--stuck-after must not be negative, got %s", d)
+	}
+	return nil
 }
 
 // Complete builds the clients and looks at the terminal.
@@ -73,7 +101,10 @@ func (o *WaitOptions) Complete(_ *cobra.Command, _ []string) error {
 
 // Validate checks the flags.
 func (o *WaitOptions) Validate() error {
-	return validateTimeout(o.Timeout)
+	if err := validateTimeout(o.Timeout); err != nil {
+		return err
+	}
+	return validateStuckAfter(o.StuckAfter)
 }
 
 // Run waits.
@@ -89,5 +120,5 @@ func (o *WaitOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return runWait(ctx, o.clients, exps, o.Timeout, o.Out, o.stdoutTTY)
+	return runWait(ctx, o.clients, exps, waitLimits{Timeout: o.Timeout, StuckAfter: o.StuckAfter}, o.Out, o.stdoutTTY)
 }
