@@ -22,7 +22,9 @@ BUILD_LDFLAGS := -s -w \
 
 # Packages the unit tests cover. ./test/ holds the integration suites that
 # need root and a local cluster; `make integration` runs those.
-UNIT_PKGS := ./pkg/... ./cmd/... ./internal/...
+# The go tool skips folders named testdata in ./... patterns, so the
+# validation test of the real-world-shaped fixtures is named explicitly.
+UNIT_PKGS := ./pkg/... ./cmd/... ./internal/... ./test/testdata/realworld
 # Folders gofmt checks (nested modules and caches excluded by naming them).
 GOFMT_DIRS := $(wildcard cmd pkg internal test hack tools)
 

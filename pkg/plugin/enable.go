@@ -374,13 +374,4 @@ func (o *EnableOptions) apply(ctx context.Context, mc, have *mcfgv1.MachineConfi
 	return nil
 }
 
-func findMC(mcs []*mcfgv1.MachineConfig, name string) (*mcfgv1.MachineConfig, bool) {
-	for _, mc := range mcs {
-		if mc.Name == name {
-			return mc, true
-		}
-	}
-	return nil, false
-}
-
 func ptrTo[T any](v T) *T { return &v }

@@ -70,10 +70,6 @@ type rolloutPlan struct {
 	SingleNode bool
 }
 
-// changesConfig tells whether the plan changes any rendered config, i.e.
-// whether nodes will reboot.
-func (p *rolloutPlan) changesConfig() bool { return len(p.affectedPools()) > 0 }
-
 // affectedPools returns the pools whose merged config the change alters:
 // those get a new rendered config and reboot.
 func (p *rolloutPlan) affectedPools() []poolPlan {
