@@ -48,6 +48,13 @@ func TestNodeThatDoesNotComeBack(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// w1 must be the first candidate: the nodes come from a map, so their
+	// creation order (the tie-breaker) is random; a zone label puts w1
+	// ahead of the unlabelled ones, as the node controller sorts them.
+	zone := `{"metadata":{"labels":{"` + mcosim.ZoneLabel + `":"zone-a"}}}`
+	if _, err := e.kube.CoreV1().Nodes().Patch(e.ctx, "w1", types.StrategicMergePatchType, []byte(zone), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	w, err := e.kube.CoreV1().Nodes().Watch(e.ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
