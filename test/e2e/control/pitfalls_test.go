@@ -175,7 +175,6 @@ func TestWaitAfterManualApplyOfUnlabelledConfig(t *testing.T) {
 	if manifests.IsManaged(mc) {
 		t.Fatalf("config still reads as ours: %v", mc.Labels)
 	}
-	applied := time.Now()
 	if _, err := s.mcfg.MachineconfigurationV1().MachineConfigs().Create(context.Background(), mc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -183,16 +182,17 @@ func TestWaitAfterManualApplyOfUnlabelledConfig(t *testing.T) {
 		t.Fatalf("race precondition not met: pool should still be Updated=True at %s: %+v", oldConfig, p.Status)
 	}
 	r := run(t, kc, "wait", "--timeout", "1m")
-	took := time.Since(applied)
 	if r.code != 0 {
 		t.Fatalf("wait: %s", r)
 	}
+	// The moment wait returns, the pool must have rendered the new config
+	// (its source names the hand-applied config) and rolled it out. No
+	// timing bound: a render the simulator had already scheduled may pick
+	// the config up sooner than RenderDelay after the apply, as the MCO's
+	// delayed queue does.
 	p := s.rolledOutWith(t, "wait", "worker", "99-kubens-worker")
 	if p.Status.Configuration.Name == oldConfig {
 		t.Errorf("wait returned at the old config %s", oldConfig)
-	}
-	if took < 4*time.Second {
-		t.Errorf("wait returned %s after the apply, before the 5s render", took)
 	}
 	mustContain(t, "wait", r.stdout, "worker: Rendering", "worker: Updated", "All pools updated")
 	if ps := poolStatus(t, statusReport(t, kc), "worker"); ps.Kubens != mcp.UnitEnabled || len(ps.Managed) != 0 {
