@@ -117,6 +117,22 @@
 //     wait for lastAppliedDrain) and writer.go SetDone (doneAnnotations).
 //     The file writes and the reboot themselves are the Rebooter's (and
 //     StepDelay/RebootDuration for object-only nodes).
+//   - writer.go (MCO paths under pkg/daemon/ but common/, which is
+//     pkg/controller/common): WriteConfig is update.go updateFiles for a
+//     node with a real systemd: file_writers.go writeFiles
+//     (common/helpers.go DecodeIgnitionFileContents, mode,
+//     writeFileAtomically); update.go writeUnits over the units added or
+//     changed (common/helpers.go GetChangedConfigUnitsByType), with
+//     file_writers.go writeUnit and writeDropins (mask as a link to
+//     /dev/null, disable before rewriting an enabled unit, an empty drop-in
+//     removed), then one enableUnits and one disableUnits call, and
+//     presetUnit for units that say nothing; then update.go deleteStaleData
+//     (with isPathInDropins and presetUnit). Everything goes under the
+//     machine's root, links resolved as in the MCD's chroot. The
+//     directories and links checks are common/reconcile.go
+//     isConfigReconcilable's; at first boot they are Ignition's to write.
+//     Not simulated: orig-file backups and restores, the forcefile, SSH
+//     keys, kernel arguments, extensions, the OS image.
 //   - drain.go: drainRequired is pkg/daemon/drain.go drainRequired with
 //     pkg/daemon/daemon.go getControlPlaneTopology (no drain when the node's
 //     controlPlaneTopology annotation is SingleReplica; missing or unknown
