@@ -45,7 +45,7 @@ kubens-cluster:
 
 .PHONY: cluster-up
 ## cluster-up: start the local cluster in the background (1 master, 2 workers) and print the KUBECONFIG line
-cluster-up: cluster-bins node-deps kubens-cluster
+cluster-up: cluster-bins crio-bins node-deps crio-deps kubens-cluster
 	@$(SUDO) $(KUBENS_CLUSTER) up --dir $(CLUSTER_DIR) $(CLUSTER_UP_FLAGS)
 
 .PHONY: cluster-status
@@ -62,7 +62,7 @@ cluster-down: kubens-cluster
 # other than ours, otherwise against the local cluster (started if needed).
 .PHONY: demo
 ## demo: start the local cluster and run the plugin's main flow against it
-demo: build cluster-bins
+demo: build cluster-bins crio-bins
 	@set -e; \
 	if [ -n "$${KUBECONFIG:-}" ] && [ "$$KUBECONFIG" != "$(CLUSTER_DIR)/kubeconfig" ] && \
 	   $(KUBECTL) --request-timeout=5s get --raw /readyz >/dev/null 2>&1; then \
@@ -93,5 +93,5 @@ demo: build cluster-bins
 .PHONY: integration
 ## integration: the suites under ./test against real control planes and nodes (root)
 # -p 1: one package at a time, each brings up its own clusters; 2 cores.
-integration: build cluster-bins node-deps
+integration: build cluster-bins crio-bins node-deps crio-deps
 	$(SUDO) env PATH="$$PATH" OC_KUBENS_BIN=$(PLUGIN_BIN) $(GO) test -p 1 -count=1 -timeout 30m ./test/...

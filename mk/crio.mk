@@ -8,8 +8,9 @@
 #   make crio-smoke  (root) run them once in a throw-away namespace: version,
 #                    pinns, crio joins $KUBENSMNT and serves its CRI socket
 #
-# Not part of `make test` or `make integration`: nothing there needs CRI-O yet,
-# and the cold build would eat the CI time budget.
+# The local cluster's nodes run CRI-O (test/harness/node/rhcos.go), so
+# `make integration`, `make demo` and `make cluster-up` depend on crio-bins
+# and crio-deps; crio-smoke is a stand-alone check.
 #
 # The build module is test/clusterbin/crio (go.mod and go.sum committed; the
 # versions are exactly cri-o v1.34.0's own go.mod). Notes:
@@ -34,7 +35,8 @@ CRIO_KUBENSMNT_VERSION := v1.2.0
 CRIO_BIN_DIR := $(CACHE_DIR)/clusterbin/crio-$(CRIO_VERSION)
 CRIO_BIN := $(CRIO_BIN_DIR)/crio
 PINNS_BIN := $(CRIO_BIN_DIR)/pinns
-CRIO_BINS := $(CRIO_BIN) $(PINNS_BIN)
+CRIO_UNIT := $(CRIO_BIN_DIR)/crio.service
+CRIO_BINS := $(CRIO_BIN) $(PINNS_BIN) $(CRIO_UNIT)
 CRIO_MODULE_DIR := test/clusterbin/crio
 
 CRIO_BUILDTAGS := containers_image_ostree_stub containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_devicemapper
@@ -45,7 +47,8 @@ PINNS_CFLAGS := -std=c99 -Os -Wall -Wextra -static
 
 # conmon monitors each container, crun is the OCI runtime (runc, from
 # node-deps, also works).
-CRIO_DEB_PACKAGES := conmon crun
+# skopeo loads the harness's images into each node's CRI-O storage.
+CRIO_DEB_PACKAGES := conmon crun skopeo
 
 .PHONY: crio-deps
 ## crio-deps: install the Debian packages CRI-O needs (conmon, crun) if missing
@@ -61,7 +64,7 @@ crio-deps:
 	fi
 
 .PHONY: crio-bins
-## crio-bins: build CRI-O $(CRIO_VERSION) (crio, pinns) into .cache/clusterbin (cached; not part of make test)
+## crio-bins: build CRI-O $(CRIO_VERSION) (crio, pinns; its crio.service) into .cache/clusterbin (cached)
 crio-bins: $(CRIO_BINS)
 
 # No prerequisites on purpose: the cache is keyed by version, not by mtime.
@@ -79,7 +82,16 @@ $(PINNS_BIN):
 	src="$$(cd $(CRIO_MODULE_DIR) && $(GO) mod download github.com/cri-o/cri-o && $(GO) list -m -f '{{.Dir}}' github.com/cri-o/cri-o)/pinns/src" && \
 	  $(CC) $(PINNS_CFLAGS) -o $@.tmp.$$$$ "$$src"/*.c && strip -s $@.tmp.$$$$ && mv -f $@.tmp.$$$$ $@
 
+# crio.service as CRI-O ships it, for the nodes' image (from the module, not
+# from memory).
+$(CRIO_UNIT):
+	@mkdir -p $(@D)
+	src="$$(cd $(CRIO_MODULE_DIR) && $(GO) mod download github.com/cri-o/cri-o && $(GO) list -m -f '{{.Dir}}' github.com/cri-o/cri-o)/contrib/systemd/crio.service" && \
+	  cp "$$src" $@.tmp.$$$$ && chmod 644 $@.tmp.$$$$ && mv -f $@.tmp.$$$$ $@
+
 .PHONY: crio-smoke
 ## crio-smoke: run the CRI-O build once (root): version, pinns, KUBENSMNT joined, CRI socket served; host untouched
 crio-smoke: crio-bins crio-deps
 	$(SUDO) $(CRIO_MODULE_DIR)/smoke.sh $(CRIO_BIN_DIR)
+
+export KUBENS_TEST_CRIO_BIN_DIR := $(CRIO_BIN_DIR)

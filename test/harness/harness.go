@@ -56,10 +56,27 @@ const (
 type NodeSpec struct {
 	Name string    // without the cluster's prefix, e.g. "worker-0"
 	Role string    // node-role label: "master", "worker", "infra", ...
-	Mode node.Mode // starting mode; empty takes Options.Mode
+	Mode node.Mode // starting mode of a containerd node; empty takes Options.Mode
 }
 
-// Options configure Up. The zero value gives 1 master and 2 workers, plain.
+// NodeKind is what the cluster's nodes are.
+type NodeKind string
+
+const (
+	// RHCOSNodes (the default) boot like RHCOS: systemd as PID 1, CRI-O,
+	// kubelet and CRI-O run as units (node.StartRHCOS). The pool's rendered
+	// config, written by the simulated Machine Config Daemon, decides
+	// whether a node is encapsulated; the harness never does.
+	RHCOSNodes NodeKind = "rhcos"
+	// ContainerdNodes have a pause program as PID 1 and a kubelet and
+	// containerd that the harness starts in a mode it chooses (node.Start):
+	// for tests that stage a state directly (Split, a given mode per node)
+	// and for the simulator's Rebooter.
+	ContainerdNodes NodeKind = "containerd"
+)
+
+// Options configure Up. The zero value gives 1 master and 2 workers,
+// RHCOS-like.
 type Options struct {
 	// Name names the cluster; node names get "<Name>-" in front so that two
 	// clusters running at once never share a node name (/etc/hosts). Empty:
@@ -73,7 +90,10 @@ type Options struct {
 	Masters, Workers int
 	// Nodes, when set, replaces Masters/Workers.
 	Nodes []NodeSpec
-	// Mode is every node's starting mode unless NodeModes or the spec says otherwise.
+	// Kind is what the nodes are (RHCOSNodes when empty).
+	Kind NodeKind
+	// Mode is every node's starting mode unless NodeModes or the spec says
+	// otherwise. Containerd nodes only: on RHCOS nodes the config decides.
 	Mode node.Mode
 	// NodeModes sets the starting mode by node name (with or without prefix).
 	NodeModes map[string]node.Mode
@@ -92,7 +112,10 @@ type Options struct {
 type Cluster struct {
 	Name         string
 	ControlPlane *controlplane.ControlPlane
+	// Nodes are the containerd nodes, Machines the RHCOS-like ones (one
+	// of the two is empty).
 	Nodes        []*node.Node
+	Machines     []*node.RHCOSNode
 	SystemdNodes []*node.SystemdNode
 	Images       *images.Set
 	// Client is an admin clientset.
@@ -137,6 +160,21 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Kind == "" {
+		o.Kind = RHCOSNodes
+	}
+	switch o.Kind {
+	case RHCOSNodes:
+		if o.stagesModes(specs) {
+			return nil, errors.New("node modes are chosen by the harness only on containerd nodes (Kind: ContainerdNodes); on RHCOS nodes the MachineConfig decides")
+		}
+		if missing := append(node.SystemdMissingTools(), node.RHCOSMissingTools()...); len(missing) > 0 {
+			return nil, fmt.Errorf("RHCOS node tools missing (%s): run `make node-deps crio-deps crio-bins`", strings.Join(missing, ", "))
+		}
+	case ContainerdNodes:
+	default:
+		return nil, fmt.Errorf("unknown node kind %q", o.Kind)
+	}
 	state, err := testenv.NewState("cluster")
 	if err != nil {
 		return nil, err
@@ -158,7 +196,7 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 
-	if len(o.SystemdNodes) > 0 {
+	if len(o.SystemdNodes) > 0 || o.Kind == RHCOSNodes {
 		if c.fp.HostCgroups, err = node.HostCgroupSnapshot(); err != nil {
 			return nil, err
 		}
@@ -218,19 +256,53 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 	}
 
 	step = time.Now()
-	cfgs := make([]node.Config, len(specs))
+	names := make([]string, len(specs))
 	for i, s := range specs {
-		name := s.Name
+		names[i] = s.Name
 		if !o.NoNodePrefix {
-			name = c.Name + "-" + s.Name
+			names[i] = c.Name + "-" + s.Name
 		}
-		if err := state.AddHost(name, "127.0.0.1"); err != nil {
+		if err := state.AddHost(names[i], "127.0.0.1"); err != nil {
 			return nil, err
 		}
-		c.fp.HostNames = append(c.fp.HostNames, name)
-		cfgs[i], err = c.nodeConfig(name, s, o)
+		c.fp.HostNames = append(c.fp.HostNames, names[i])
+	}
+	if o.Kind == RHCOSNodes {
+		err = c.startMachines(ctx, names, specs)
+	} else {
+		err = c.startNodes(ctx, names, specs, o)
+	}
+	if err != nil {
+		return nil, err
+	}
+	logf("%d %s nodes Ready: %s", len(specs), o.Kind, time.Since(step).Round(time.Millisecond))
+	for _, s := range o.SystemdNodes {
+		name := s
+		if !o.NoNodePrefix {
+			name = c.Name + "-" + s
+		}
+		step = time.Now()
+		sn, err := node.StartSystemd(ctx, node.SystemdConfig{Name: name, Dir: filepath.Join(c.fp.Dir, "systemd-nodes", name),
+			CgroupRoot: c.fp.Cgroup + "/" + name, State: state})
 		if err != nil {
 			return nil, err
+		}
+		c.SystemdNodes = append(c.SystemdNodes, sn)
+		c.addPID(sn.PID())
+		logf("systemd node %s booted: %s", name, time.Since(step).Round(time.Millisecond))
+	}
+	c.StartDuration = time.Since(begin)
+	logf("cluster %s up in %s", c.Name, c.StartDuration.Round(time.Millisecond))
+	return c, nil
+}
+
+// startNodes starts containerd nodes in parallel.
+func (c *Cluster) startNodes(ctx context.Context, names []string, specs []NodeSpec, o Options) error {
+	cfgs := make([]node.Config, len(specs))
+	for i, s := range specs {
+		var err error
+		if cfgs[i], err = c.nodeConfig(names[i], s, o); err != nil {
+			return err
 		}
 	}
 	nodes := make([]*node.Node, len(cfgs))
@@ -250,28 +322,20 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 			c.addPID(n.InitPID())
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	return errors.Join(errs...)
+}
+
+// stagesModes says whether the options choose node modes.
+func (o Options) stagesModes(specs []NodeSpec) bool {
+	if o.Mode != "" || len(o.NodeModes) > 0 {
+		return true
 	}
-	logf("%d nodes Ready: %s", len(c.Nodes), time.Since(step).Round(time.Millisecond))
-	for _, s := range o.SystemdNodes {
-		name := s
-		if !o.NoNodePrefix {
-			name = c.Name + "-" + s
+	for _, s := range specs {
+		if s.Mode != "" {
+			return true
 		}
-		step = time.Now()
-		sn, err := node.StartSystemd(ctx, node.SystemdConfig{Name: name, Dir: filepath.Join(c.fp.Dir, "systemd-nodes", name),
-			CgroupRoot: c.fp.Cgroup + "/" + name, State: state})
-		if err != nil {
-			return nil, err
-		}
-		c.SystemdNodes = append(c.SystemdNodes, sn)
-		c.addPID(sn.PID())
-		logf("systemd node %s booted: %s", name, time.Since(step).Round(time.Millisecond))
 	}
-	c.StartDuration = time.Since(begin)
-	logf("cluster %s up in %s", c.Name, c.StartDuration.Round(time.Millisecond))
-	return c, nil
+	return false
 }
 
 func (o Options) nodeSpecs() ([]NodeSpec, error) {
@@ -298,6 +362,16 @@ func (o Options) nodeSpecs() ([]NodeSpec, error) {
 	return specs, nil
 }
 
+// nodeCerts issues a node's client (system:node:<name>) and serving certificates.
+func (c *Cluster) nodeCerts(name string) (cert, key, scert, skey []byte, err error) {
+	cp := c.ControlPlane
+	if cert, key, err = cp.IssueClientCert("system:node:"+name, []string{"system:nodes"}); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	scert, skey, err = cp.IssueServingCert(name, []string{name, "localhost", "127.0.0.1"})
+	return cert, key, scert, skey, err
+}
+
 func (c *Cluster) nodeConfig(name string, s NodeSpec, o Options) (node.Config, error) {
 	mode := o.Mode
 	if s.Mode != "" {
@@ -310,11 +384,7 @@ func (c *Cluster) nodeConfig(name string, s NodeSpec, o Options) (node.Config, e
 		mode = m
 	}
 	cp := c.ControlPlane
-	cert, key, err := cp.IssueClientCert("system:node:"+name, []string{"system:nodes"})
-	if err != nil {
-		return node.Config{}, err
-	}
-	scert, skey, err := cp.IssueServingCert(name, []string{name, "localhost", "127.0.0.1"})
+	cert, key, scert, skey, err := c.nodeCerts(name)
 	if err != nil {
 		return node.Config{}, err
 	}
@@ -356,6 +426,9 @@ func (c *Cluster) Dir() string { return c.fp.Dir }
 // Reboot reboots a node into encapsulation (encapsulated) or out of it, and
 // waits until it is Ready again. It makes *Cluster a mcosim.Rebooter.
 func (c *Cluster) Reboot(ctx context.Context, nodeName string, encapsulated bool) error {
+	if c.Machine(nodeName) != nil {
+		return fmt.Errorf("node %s is RHCOS-like: its units decide its mode (the simulated MCO writes its config and calls RebootMachine)", nodeName)
+	}
 	n := c.Node(nodeName)
 	if n == nil {
 		return fmt.Errorf("no node %q in cluster %s", nodeName, c.Name)
@@ -384,29 +457,23 @@ func (c *Cluster) RebootMode(ctx context.Context, nodeName string, mode node.Mod
 // cluster changed on the machine. It is safe to call more than once.
 func (c *Cluster) Down(ctx context.Context) error {
 	c.downOnce.Do(func() {
-		var errs []error
-		var mu sync.Mutex
-		var wg sync.WaitGroup
+		var stops []func(context.Context) error
 		for _, n := range c.Nodes {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := n.Stop(ctx); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-				}
-			}()
+			stops = append(stops, n.Stop)
+		}
+		for _, n := range c.Machines {
+			stops = append(stops, n.Stop)
 		}
 		for _, n := range c.SystemdNodes {
+			stops = append(stops, n.Stop)
+		}
+		errs := make([]error, len(stops))
+		var wg sync.WaitGroup
+		for i, stop := range stops {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := n.Stop(ctx); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-				}
+				errs[i] = stop(ctx)
 			}()
 		}
 		wg.Wait()

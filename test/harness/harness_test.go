@@ -18,16 +18,16 @@ func TestReportMode(t *testing.T) {
 		r    NamespaceReport
 		want node.Mode
 	}{
-		{NamespaceReport{PID1: "mnt:[1]", Kubelet: "mnt:[1]", Containerd: "mnt:[1]"}, node.Plain},
-		{NamespaceReport{PID1: "mnt:[1]", Kubelet: "mnt:[2]", Containerd: "mnt:[2]"}, node.Encapsulated},
-		{NamespaceReport{PID1: "mnt:[1]", Kubelet: "mnt:[2]", Containerd: "mnt:[1]"}, node.Split},
-		{NamespaceReport{PID1: "mnt:[1]", Kubelet: "mnt:[1]", Containerd: "mnt:[2]"}, node.Split},
+		{NamespaceReport{PID1: "mnt:[1]", Kubelet: "mnt:[1]", Runtime: "mnt:[1]"}, node.Plain},
+		{NamespaceReport{PID1: "mnt:[1]", Kubelet: "mnt:[2]", Runtime: "mnt:[2]"}, node.Encapsulated},
+		{NamespaceReport{PID1: "mnt:[1]", Kubelet: "mnt:[2]", Runtime: "mnt:[1]"}, node.Split},
+		{NamespaceReport{PID1: "mnt:[1]", Kubelet: "mnt:[1]", Runtime: "mnt:[2]"}, node.Split},
 	} {
 		if got := tt.r.Mode(); got != tt.want {
 			t.Errorf("%+v: %s, want %s", tt.r, got, tt.want)
 		}
 	}
-	if _, err := parseReport("pid1=mnt:[1] kubelet= containerd=mnt:[1]"); err == nil {
+	if _, err := parseReport("pid1=mnt:[1] kubelet= runtime=mnt:[1]"); err == nil {
 		t.Error("a report without the kubelet's namespace parsed")
 	}
 }
@@ -41,6 +41,7 @@ func TestNodesModes(t *testing.T) {
 	defer cancel()
 
 	c, err := Up(ctx, Options{
+		Kind:      ContainerdNodes,
 		NodeModes: map[string]node.Mode{"master-0": node.Plain, "worker-0": node.Encapsulated, "worker-1": node.Split},
 		Logf:      t.Logf,
 	})
@@ -55,7 +56,7 @@ func TestNodesModes(t *testing.T) {
 	}()
 	t.Logf("cluster with %d nodes up in %s", len(c.Nodes), c.StartDuration.Round(time.Millisecond))
 	for _, n := range c.Nodes {
-		t.Logf("node %s: RSS %d MiB (init, containerd, kubelet and their pods)", n.Name, rssMiB(n))
+		t.Logf("node %s: RSS %d MiB (init, containerd, kubelet and their pods)", n.Name, node.NamespaceRSSMiB(n.InitPID()))
 		// mk/clusterbin.mk stamps the release into the binaries; unstamped
 		// kubelets report v0.0.0-master+$Format:%H$.
 		got, err := c.Client.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
@@ -78,16 +79,7 @@ func TestNodesModes(t *testing.T) {
 		if got := r.Mode(); got != want {
 			t.Errorf("%s: probe says %s (%+v), want %s", name, got, r, want)
 		}
-		// The probe's own root filesystem is an overlay mount: the kubelet
-		// always sees it; PID 1 (systemd on a real node) only when plain.
-		switch {
-		case r.KubeletOverlays == 0:
-			t.Errorf("%s: the kubelet sees no container mount: %+v", name, r)
-		case want == node.Plain && r.PID1Overlays == 0:
-			t.Errorf("%s: plain, yet PID 1 sees no container mount: %+v", name, r)
-		case want == node.Encapsulated && r.PID1Overlays != 0:
-			t.Errorf("%s: encapsulated, yet PID 1 sees %d container mounts: %+v", name, r.PID1Overlays, r)
-		}
+		checkContainerMounts(t, name, want, r)
 		t.Logf("%s: %s %+v (%s)", name, r.Mode(), r, time.Since(start).Round(time.Millisecond))
 	}
 	check("master-0", node.Plain)
@@ -131,14 +123,29 @@ func TestNodesModes(t *testing.T) {
 	}
 }
 
+// checkContainerMounts: the probe's own root filesystem (an overlay on
+// containerd) and its volumes are container mounts: the kubelet always sees
+// them; PID 1 (systemd on a real node) only when plain.
+func checkContainerMounts(t *testing.T, name string, want node.Mode, r NamespaceReport) {
+	t.Helper()
+	switch {
+	case r.KubeletContainerMounts == 0:
+		t.Errorf("%s: the kubelet sees no container mount: %+v", name, r)
+	case want == node.Plain && r.PID1ContainerMounts == 0:
+		t.Errorf("%s: plain, yet PID 1 sees no container mount: %+v", name, r)
+	case want == node.Encapsulated && r.PID1ContainerMounts != 0:
+		t.Errorf("%s: encapsulated, yet PID 1 sees %d container mounts: %+v", name, r.PID1ContainerMounts, r)
+	}
+}
+
 // requireCluster skips (fails in CI) unless a cluster can start here: root,
 // the cluster binaries, the node tools.
 func requireCluster(t *testing.T) {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.RequireBinaries(t)
-	if missing := node.MissingTools(); len(missing) > 0 {
-		msg := fmt.Sprintf("node tools missing (%s): run `make node-deps`", strings.Join(missing, ", "))
+	if missing := append(append(node.MissingTools(), node.SystemdMissingTools()...), node.RHCOSMissingTools()...); len(missing) > 0 {
+		msg := fmt.Sprintf("node tools missing (%s): run `make node-deps crio-deps`", strings.Join(missing, ", "))
 		if testenv.InCI() {
 			t.Fatal(msg)
 		}

@@ -17,20 +17,22 @@ import (
 )
 
 // NamespaceReport is what a privileged hostPID pod on a node sees: the mount
-// namespaces of the node's PID 1, kubelet and containerd ("mnt:[4026...]"),
-// and how many container root filesystems (overlay mounts) PID 1 and the
-// kubelet each see. Encapsulation hides them from PID 1.
+// namespaces of the node's PID 1, kubelet and container runtime (crio or
+// containerd; "mnt:[4026...]"), and how many container mounts PID 1 and the
+// kubelet each see (overlay root filesystems, pod volumes, CRI-O's
+// namespace pins and shm mounts). Encapsulation hides them from PID 1.
 type NamespaceReport struct {
-	PID1, Kubelet, Containerd     string
-	PID1Overlays, KubeletOverlays int
+	PID1, Kubelet, Runtime                      string
+	RuntimeName                                 string
+	PID1ContainerMounts, KubeletContainerMounts int
 }
 
 // Mode classifies the report the way the docs verify encapsulation: all
 // equal is plain; PID 1 different from kubelet and containerd, which are
-// equal, is encapsulated; kubelet different from containerd is split.
+// equal, is encapsulated; kubelet different from the runtime is split.
 func (r NamespaceReport) Mode() node.Mode {
 	switch {
-	case r.Kubelet != r.Containerd:
+	case r.Kubelet != r.Runtime:
 		return node.Split
 	case r.PID1 != r.Kubelet:
 		return node.Encapsulated
@@ -42,10 +44,11 @@ func (r NamespaceReport) Mode() node.Mode {
 // probeScript writes the three namespaces to the termination message: on
 // success the kubelet only reads /dev/termination-log (no fallback to logs),
 // and reading it needs no apiserver-to-kubelet connection.
-const probeScript = `k=$(pidof kubelet); c=$(pidof containerd)
-[ -n "$k" ] && [ -n "$c" ] || { echo "kubelet=$k containerd=$c: not found" >&2; exit 1; }
-echo "pid1=$(readlink /proc/1/ns/mnt) kubelet=$(readlink /proc/$k/ns/mnt) containerd=$(readlink /proc/$c/ns/mnt)" \
-  "pid1overlays=$(grep -c ' - overlay ' /proc/1/mountinfo) kubeletoverlays=$(grep -c ' - overlay ' /proc/$k/mountinfo)" > /dev/termination-log`
+const probeScript = `k=$(pidof kubelet); rt=crio; c=$(pidof crio) || { rt=containerd; c=$(pidof containerd); }
+[ -n "$k" ] && [ -n "$c" ] || { echo "kubelet=$k runtime=$c: not found" >&2; exit 1; }
+cm() { grep -cE ' - overlay |/kubelet/pods/|/containers/storage/|/crio/' "$1"; }
+echo "pid1=$(readlink /proc/1/ns/mnt) kubelet=$(readlink /proc/$k/ns/mnt) runtime=$(readlink /proc/$c/ns/mnt) runtimename=$rt" \
+  "pid1mounts=$(cm /proc/1/mountinfo) kubeletmounts=$(cm /proc/$k/mountinfo)" > /dev/termination-log`
 
 // ProbeNamespaces runs a privileged hostPID pod (tools image, the host's / at
 // /host) on the node and returns what it reports. The pod is deleted after.
@@ -114,15 +117,17 @@ func parseReport(msg string) (NamespaceReport, error) {
 			r.PID1 = v
 		case "kubelet":
 			r.Kubelet = v
-		case "containerd":
-			r.Containerd = v
-		case "pid1overlays":
-			r.PID1Overlays, _ = strconv.Atoi(v)
-		case "kubeletoverlays":
-			r.KubeletOverlays, _ = strconv.Atoi(v)
+		case "runtime":
+			r.Runtime = v
+		case "runtimename":
+			r.RuntimeName = v
+		case "pid1mounts":
+			r.PID1ContainerMounts, _ = strconv.Atoi(v)
+		case "kubeletmounts":
+			r.KubeletContainerMounts, _ = strconv.Atoi(v)
 		}
 	}
-	if !strings.HasPrefix(r.PID1, "mnt:") || !strings.HasPrefix(r.Kubelet, "mnt:") || !strings.HasPrefix(r.Containerd, "mnt:") {
+	if !strings.HasPrefix(r.PID1, "mnt:") || !strings.HasPrefix(r.Kubelet, "mnt:") || !strings.HasPrefix(r.Runtime, "mnt:") {
 		return r, fmt.Errorf("unexpected probe report %q", msg)
 	}
 	return r, nil

@@ -174,6 +174,17 @@ func (m *MCO) update(ctx context.Context, name, target string) error {
 	if err != nil {
 		return m.failUpdate(ctx, name, fmt.Sprintf("failed to parse MachineConfig %s: %v", target, err), err)
 	}
+	mach, isMachine := m.machine(name)
+	var current []byte
+	if isMachine {
+		// The MCD diffs against the config the node is at (update.go
+		// update(oldConfig, newConfig)): stale files and units go.
+		old, err := m.renderedConfig(ctx, n.Annotations[CurrentConfigAnnotation])
+		if err != nil {
+			return m.failUpdate(ctx, name, fmt.Sprintf("failed to get MachineConfig %s: %v", n.Annotations[CurrentConfigAnnotation], err), err)
+		}
+		current = old.Spec.Config.Raw
+	}
 	if err := m.step(ctx, name, m.opts.StepDelay); err != nil {
 		return err
 	}
@@ -187,6 +198,12 @@ func (m *MCO) update(ctx context.Context, name, target string) error {
 	if err := m.step(ctx, name, m.opts.StepDelay); err != nil { // the file writes
 		return err
 	}
+	if isMachine {
+		if err := WriteConfig(ctx, mach, current, rendered.Spec.Config.Raw); err != nil {
+			// updateFiles' error: the MCD marks the node Degraded and retries.
+			return m.failUpdate(ctx, name, fmt.Sprintf("failed to update files and units: %v", err), err)
+		}
+	}
 	if err := m.patchNode(ctx, name, rebootingAnnotations(), nil); err != nil {
 		return err
 	}
@@ -196,8 +213,15 @@ func (m *MCO) update(ctx context.Context, name, target string) error {
 			return err
 		}
 	} else {
-		m.opts.Logf("mcosim: rebooting node %s (kubens enabled: %v)", name, encapsulated)
-		if err := m.reboot.Reboot(ctx, name, encapsulated); err != nil {
+		var err error
+		if isMachine {
+			m.opts.Logf("mcosim: rebooting machine %s (its units decide; kubens.service enabled in the config: %v)", name, encapsulated)
+			err = mach.host.RebootMachine(ctx, name)
+		} else {
+			m.opts.Logf("mcosim: rebooting node %s (kubens enabled: %v)", name, encapsulated)
+			err = m.reboot.Reboot(ctx, name, encapsulated)
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -212,6 +236,20 @@ func (m *MCO) update(ctx context.Context, name, target string) error {
 	m.mu.Unlock()
 	m.opts.Logf("mcosim: node %s rebooted after %s", name, time.Since(start).Round(time.Millisecond))
 	return m.complete(ctx, name, target)
+}
+
+// machine is the node as a machine whose files the daemon writes, when the
+// Rebooter is a MachineHost and the node one of its machines.
+func (m *MCO) machine(name string) (hostedMachine, bool) {
+	host, ok := m.reboot.(MachineHost)
+	if !ok || m.reboot == nil {
+		return hostedMachine{}, false
+	}
+	root, ok := host.MachineRoot(name)
+	if !ok {
+		return hostedMachine{}, false
+	}
+	return hostedMachine{host: host, name: name, root: root}, true
 }
 
 // complete is what the MCD does once booted at target (syncNode, then

@@ -17,9 +17,12 @@
 //     annotations the way calculateStatus does;
 //   - a daemon per node (the MCD's part): state=Working, drain through the
 //     drain controller (desiredDrain=drain-<config>, wait for
-//     lastAppliedDrain), post-config-action=Rebooting, reboot (through a
-//     Rebooter, into or out of encapsulation depending on whether
-//     kubens.service is enabled in the new rendered config), wait for Ready
+//     lastAppliedDrain), on an RHCOS-like machine the rendered config
+//     written into the node's files as the MCD writes it,
+//     post-config-action=Rebooting, reboot (a machine's systemd halts and
+//     boots again; other real nodes go through a Rebooter, into or out of
+//     encapsulation depending on whether kubens.service is enabled in the
+//     new rendered config), wait for Ready
 //     with no deadline, then post-config-action="", uncordon through the drain
 //     controller, and currentConfig=desiredConfig, Done. The state is never
 //     "Rebooting";
@@ -115,8 +118,13 @@
 //     bootedAnnotations (post-config-action set to ""), then
 //     updateConfigAndState's completeUpdate (desiredDrain=uncordon-<config>,
 //     wait for lastAppliedDrain) and writer.go SetDone (doneAnnotations).
-//     The file writes and the reboot themselves are the Rebooter's (and
-//     StepDelay/RebootDuration for object-only nodes).
+//     On an RHCOS-like machine (the Rebooter is a MachineHost and the
+//     node one of its machines) the daemon writes the new rendered config
+//     over the one the node is at (writer.go WriteConfig, update.go
+//     updateFiles), then reboots it with RebootMachine: whether kubelet and
+//     CRI-O come back encapsulated follows from the units alone. Other real
+//     nodes are rebooted by Rebooter.Reboot into the mode the config asks
+//     for; object-only nodes take StepDelay and RebootDuration.
 //   - writer.go (MCO paths under pkg/daemon/ but common/, which is
 //     pkg/controller/common): WriteConfig is update.go updateFiles for a
 //     node with a real systemd: file_writers.go writeFiles

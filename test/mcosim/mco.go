@@ -33,6 +33,37 @@ type Rebooter interface {
 	Reboot(ctx context.Context, nodeName string, encapsulated bool) error
 }
 
+// MachineHost is a Rebooter whose nodes may be RHCOS-like machines with
+// their own files and systemd. For those the daemon does what the MCD does:
+// it writes the new rendered config into the machine (WriteConfig, from the
+// config the node is at), then reboots it with RebootMachine; the machine's
+// units alone then decide whether kubelet and CRI-O end up encapsulated.
+// Nodes for which MachineRoot says false go through Reboot.
+type MachineHost interface {
+	Rebooter
+	// MachineRoot is the host path of the node's "/" (its mount
+	// namespace's view), false when the node is not such a machine.
+	MachineRoot(nodeName string) (root string, ok bool)
+	// MachineSystemctl runs systemctl on the machine.
+	MachineSystemctl(ctx context.Context, nodeName string, args ...string) error
+	// RebootMachine halts the machine's systemd and boots a fresh one; it
+	// returns once systemd has booted (the node reports Ready later).
+	RebootMachine(ctx context.Context, nodeName string) error
+}
+
+// hostedMachine is one node of a MachineHost as a Machine.
+type hostedMachine struct {
+	host MachineHost
+	name string
+	root string
+}
+
+func (h hostedMachine) Root() string { return h.root }
+
+func (h hostedMachine) Systemctl(ctx context.Context, args ...string) error {
+	return h.host.MachineSystemctl(ctx, h.name, args...)
+}
+
 // Options tune the simulator. Zero values take the defaults.
 type Options struct {
 	// RenderDelay is how long the render controller waits after a change

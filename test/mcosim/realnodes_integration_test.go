@@ -25,7 +25,7 @@ func TestRealNodesRollIntoEncapsulation(t *testing.T) {
 	testenv.RequireBinaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	c, err := harness.Up(ctx, harness.Options{Masters: 1, Workers: 2, Logf: t.Logf})
+	c, err := harness.Up(ctx, harness.Options{Kind: harness.ContainerdNodes, Masters: 1, Workers: 2, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}

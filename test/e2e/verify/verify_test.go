@@ -48,6 +48,7 @@ func setCurrentConfig(t *testing.T, c *harness.Cluster, short, config string) {
 // real nodes: an encapsulated master, a plain worker and a split worker.
 func TestVerifyAndExecOnRealNodes(t *testing.T) {
 	c := startCluster(t, harness.Options{
+		Kind:      harness.ContainerdNodes,
 		NodeModes: map[string]node.Mode{"master-0": node.Encapsulated, "worker-0": node.Plain, "worker-1": node.Split},
 	})
 	ctx := context.Background()
@@ -491,6 +492,7 @@ func interruptMidRun(t *testing.T, c *harness.Cluster, sig syscall.Signal, outpu
 // TestVerifyPlainKubernetes: no MachineConfig API, containerd runtime.
 func TestVerifyPlainKubernetes(t *testing.T) {
 	c := startCluster(t, harness.Options{
+		Kind:                harness.ContainerdNodes,
 		NoMachineConfigCRDs: true,
 		Nodes:               []harness.NodeSpec{{Name: "node-0", Role: "worker", Mode: node.Encapsulated}, {Name: "node-1", Role: "worker", Mode: node.Plain}},
 	})

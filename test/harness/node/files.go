@@ -57,6 +57,11 @@ func (n *Node) writeFiles() error {
 func (n *Node) KubeletPort() int { return n.port }
 
 func (n *Node) kubeconfig() string {
+	return kubeconfigYAML(n.cfg.APIServerURL, n.Name, n.cfg.CAPEM, n.cfg.ClientCertPEM, n.cfg.ClientKeyPEM)
+}
+
+// kubeconfigYAML is a kubelet's kubeconfig with its client certificate inline.
+func kubeconfigYAML(server, user string, ca, cert, key []byte) string {
 	b64 := base64.StdEncoding.EncodeToString
 	return fmt.Sprintf(`apiVersion: v1
 kind: Config
@@ -74,14 +79,31 @@ contexts:
 - name: harness
   context: {cluster: harness, user: %s}
 current-context: harness
-`, n.cfg.APIServerURL, b64(n.cfg.CAPEM), n.Name, b64(n.cfg.ClientCertPEM), b64(n.cfg.ClientKeyPEM), n.Name)
+`, server, b64(ca), user, b64(cert), b64(key), user)
 }
 
-// kubeletConfig: cgroupfs on cgroup v1, no swap check, x509 + webhook authn/
-// authz with its own serving cert, its own cgroupRoot (so kubelets do not
-// reap each other's pod cgroups), no image GC (images are imported, never
-// pulled), near-zero eviction thresholds (shared test disks run full).
 func (n *Node) kubeletConfig(port int) string {
+	return kubeletConfigYAML(kubeletParams{
+		Port:     port,
+		CertFile: filepath.Join(n.cfg.Dir, "pki/kubelet.crt"), KeyFile: filepath.Join(n.cfg.Dir, "pki/kubelet.key"),
+		CAFile: filepath.Join(n.cfg.Dir, "pki/ca.crt"), CgroupRoot: n.cfg.CgroupRoot,
+		Endpoint: "unix://" + n.ContainerdAddress(),
+	})
+}
+
+// kubeletParams are what differ between the kubelets of the harness's nodes.
+type kubeletParams struct {
+	Port                 int
+	CertFile, KeyFile    string // serving certificate
+	CAFile               string // client CA
+	CgroupRoot, Endpoint string
+}
+
+// kubeletConfigYAML: cgroupfs on cgroup v1, no swap check, x509 + webhook
+// authn/authz with its own serving cert, its own cgroupRoot (so kubelets do
+// not reap each other's pod cgroups), no image GC (images are imported,
+// never pulled), near-zero eviction thresholds (shared test disks run full).
+func kubeletConfigYAML(p kubeletParams) string {
 	return fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: 127.0.0.1
@@ -102,7 +124,7 @@ cgroupRoot: %s
 cgroupsPerQOS: true
 failCgroupV1: false
 failSwapOn: false
-containerRuntimeEndpoint: unix://%s
+containerRuntimeEndpoint: %s
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard:
@@ -114,9 +136,7 @@ nodeStatusReportFrequency: 20s
 resolvConf: /etc/resolv.conf
 serializeImagePulls: false
 syncFrequency: 10s
-`, port,
-		filepath.Join(n.cfg.Dir, "pki/kubelet.crt"), filepath.Join(n.cfg.Dir, "pki/kubelet.key"),
-		filepath.Join(n.cfg.Dir, "pki/ca.crt"), n.cfg.CgroupRoot, n.ContainerdAddress())
+`, p.Port, p.CertFile, p.KeyFile, p.CAFile, p.CgroupRoot, p.Endpoint)
 }
 
 // containerdConfig: restrict_oom_score_adj because the VMs withhold

@@ -446,7 +446,23 @@ func (n *Node) startKubelet(ctx context.Context, mode Mode) error {
 // waitReady waits until the Node reports Ready with a heartbeat from this
 // boot, then makes sure it carries its role label.
 func (n *Node) waitReady(ctx context.Context, since time.Time) error {
-	c := n.cfg.Client
+	alive := func() error {
+		n.mu.Lock()
+		k := n.kubelet
+		n.mu.Unlock()
+		if k == nil || k.exited() {
+			return fmt.Errorf("node %s: kubelet exited", n.Name)
+		}
+		return nil
+	}
+	return waitNodeReady(ctx, n.cfg.Client, n.Name, n.cfg.Role, since, alive, filepath.Join(n.cfg.Dir, "kubelet.log"))
+}
+
+// waitNodeReady waits until the Node reports Ready with a heartbeat from
+// since on, labelling it with its role first (NodeRestriction forbids the
+// kubelet to). alive reports a node that can no longer become Ready; log
+// names the kubelet's log in errors. A nil client waits for nothing.
+func waitNodeReady(ctx context.Context, c kubernetes.Interface, name, role string, since time.Time, alive func() error, log string) error {
 	if c == nil {
 		return nil
 	}
@@ -455,19 +471,16 @@ func (n *Node) waitReady(ctx context.Context, since time.Time) error {
 	labelled := false
 	var last string
 	for {
-		n.mu.Lock()
-		k := n.kubelet
-		n.mu.Unlock()
-		if k == nil || k.exited() {
-			return fmt.Errorf("node %s: kubelet exited (see %s/kubelet.log)", n.Name, n.cfg.Dir)
+		if err := alive(); err != nil {
+			return fmt.Errorf("%w (see %s)", err, log)
 		}
-		node, err := c.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
+		node, err := c.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 		if err == nil {
-			if !labelled && n.cfg.Role != "" {
-				if _, ok := node.Labels[RoleLabelPrefix+n.cfg.Role]; !ok {
-					patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]string{RoleLabelPrefix + n.cfg.Role: ""}}})
-					if _, err := c.CoreV1().Nodes().Patch(ctx, n.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-						return fmt.Errorf("labelling node %s: %w", n.Name, err)
+			if !labelled && role != "" {
+				if _, ok := node.Labels[RoleLabelPrefix+role]; !ok {
+					patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]string{RoleLabelPrefix + role: ""}}})
+					if _, err := c.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+						return fmt.Errorf("labelling node %s: %w", name, err)
 					}
 				}
 				labelled = true
@@ -475,7 +488,7 @@ func (n *Node) waitReady(ctx context.Context, since time.Time) error {
 			for _, cond := range node.Status.Conditions {
 				if cond.Type == corev1.NodeReady {
 					last = fmt.Sprintf("Ready=%s (%s)", cond.Status, cond.Message)
-					if cond.Status == corev1.ConditionTrue && !cond.LastHeartbeatTime.Time.Before(since) && labelled {
+					if cond.Status == corev1.ConditionTrue && !cond.LastHeartbeatTime.Time.Before(since) && (labelled || role == "") {
 						return nil
 					}
 				}
@@ -485,7 +498,7 @@ func (n *Node) waitReady(ctx context.Context, since time.Time) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("node %s not Ready (%s; see %s/kubelet.log): %w", n.Name, last, n.cfg.Dir, ctx.Err())
+			return fmt.Errorf("node %s not Ready (%s; see %s): %w", name, last, log, ctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

@@ -155,3 +155,33 @@ func (p *proc) stop(grace time.Duration) {
 	case <-time.After(5 * time.Second):
 	}
 }
+
+// NamespaceRSSMiB sums the resident memory (VmRSS) of every process in the
+// PID namespace of pid, as seen from the host: a node's whole footprint.
+func NamespaceRSSMiB(pid int) int {
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
+	if err != nil {
+		return 0
+	}
+	entries, _ := os.ReadDir("/proc")
+	kb := 0
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if l, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", p)); l != ns {
+			continue
+		}
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", p))
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				if f := strings.Fields(v); len(f) > 0 {
+					n, _ := strconv.Atoi(f[0])
+					kb += n
+				}
+			}
+		}
+	}
+	return kb / 1024
+}

@@ -20,8 +20,8 @@ package node
 // a whole is an overlay whose upper layer is per-node (so missing mount
 // points such as /etc/crio can be made, and stray writes stay in the node).
 // /usr/lib/systemd/system is the node's own read-only "image" unit folder
-// with a few harmless targets copied from the host, and the generator
-// folders are empty: the host's sysinit units (systemd-tmpfiles-setup would
+// with a few harmless targets copied from the host, its preset folder holds
+// RHCOS's "disable *" policy, and the generator folders are empty: the host's sysinit units (systemd-tmpfiles-setup would
 // empty the host's /tmp, systemd-sysctl would rewrite host sysctls) and its
 // enablement symlinks are never seen by the node. /run is a fresh tmpfs at
 // every boot; the per-node folders persist across Reboot.
@@ -109,6 +109,15 @@ type SystemdConfig struct {
 	// State, when set, records the node's processes so that a crashed run's
 	// node is killed by the next run.
 	State *testenv.State
+	// Overlays are host folders the node sees as overlays with a per-node
+	// upper layer (besides /etc, which always is one): the node's "image"
+	// can add files there (e.g. /usr/bin/crio) without touching the host.
+	Overlays []string
+	// ImageFiles are written into the node's own paths before every boot
+	// (path inside the node -> content; mode 0755 for paths under a bin
+	// folder, else 0644): its "OS image" units and programs. Symlinks are
+	// given as "symlink:<target>".
+	ImageFiles map[string]string
 }
 
 // SystemdNode is a running (or stopped) systemd node.
@@ -184,10 +193,23 @@ func (n *SystemdNode) HostPath(p string) (string, error) {
 	if p == "/usr/lib/systemd/system" || strings.HasPrefix(p, "/usr/lib/systemd/system/") {
 		return filepath.Join(n.cfg.Dir, "fs", p), nil
 	}
-	if rel, ok := strings.CutPrefix(p, "/etc/"); ok {
-		return filepath.Join(n.cfg.Dir, "etc-overlay", "upper", rel), nil
+	for _, o := range n.overlays() {
+		if rel, ok := strings.CutPrefix(p, o+"/"); ok {
+			return filepath.Join(n.cfg.Dir, overlayDir(o), "upper", rel), nil
+		}
 	}
 	return "", fmt.Errorf("%s is not one of the node's own paths", p)
+}
+
+// overlays are the node's overlay mount points: /etc, then cfg.Overlays.
+func (n *SystemdNode) overlays() []string {
+	return append([]string{"/etc"}, n.cfg.Overlays...)
+}
+
+// overlayDir is the folder (under the node's folder) of the overlay on p:
+// "etc-overlay" for /etc, "usr-bin-overlay" for /usr/bin.
+func overlayDir(p string) string {
+	return strings.ReplaceAll(strings.Trim(p, "/"), "/", "-") + "-overlay"
 }
 
 // Command is a command run inside the node: its PID, mount, UTS and cgroup
@@ -280,7 +302,10 @@ func (n *SystemdNode) Stop(ctx context.Context) error {
 // (a node's /etc, its enablement symlinks) are kept.
 func (n *SystemdNode) writeFiles() error {
 	d := n.cfg.Dir
-	dirs := []string{"fs/empty", "fs/usr/lib/systemd/system", "etc-overlay/upper", "etc-overlay/work"}
+	dirs := []string{"fs/empty", "fs/usr/lib/systemd/system", "fs/usr/lib/systemd/system-preset"}
+	for _, o := range n.overlays() {
+		dirs = append(dirs, overlayDir(o)+"/upper", overlayDir(o)+"/work")
+	}
 	for _, f := range SystemdNodeFolders {
 		dirs = append(dirs, "fs"+f)
 	}
@@ -305,6 +330,12 @@ func (n *SystemdNode) writeFiles() error {
 	if err := os.WriteFile(filepath.Join(units, SystemdBootTarget), []byte(bootTargetUnit), 0o644); err != nil {
 		return err
 	}
+	if err := os.WriteFile(filepath.Join(d, "fs/usr/lib/systemd/system-preset", "99-default-disable.preset"), []byte(defaultPreset), 0o644); err != nil {
+		return err
+	}
+	if err := n.writeImageFiles(); err != nil {
+		return err
+	}
 	upper := filepath.Join(d, "etc-overlay/upper")
 	if err := os.WriteFile(filepath.Join(upper, "hostname"), []byte(n.Name+"\n"), 0o644); err != nil {
 		return err
@@ -321,6 +352,49 @@ func (n *SystemdNode) writeFiles() error {
 	return err
 }
 
+// writeImageFiles writes cfg.ImageFiles into the node's own paths.
+func (n *SystemdNode) writeImageFiles() error {
+	for p, content := range n.cfg.ImageFiles {
+		hp, err := n.HostPath(p)
+		if err != nil {
+			return fmt.Errorf("image file: %w", err)
+		}
+		if err := os.MkdirAll(filepath.Dir(hp), 0o755); err != nil {
+			return err
+		}
+		if target, ok := strings.CutPrefix(content, "symlink:"); ok {
+			if cur, err := os.Readlink(hp); err == nil && cur == target {
+				continue
+			}
+			_ = os.Remove(hp)
+			if err := os.Symlink(target, hp); err != nil {
+				return err
+			}
+			continue
+		}
+		mode := os.FileMode(0o644)
+		if strings.HasSuffix(filepath.Dir(p), "/bin") {
+			mode = 0o755
+		}
+		if err := os.WriteFile(hp, []byte(content), mode); err != nil {
+			return err
+		}
+		if err := os.Chmod(hp, mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// defaultPreset is RHCOS's (Fedora's 99-default-disable.preset) rather
+// than Debian's "enable *": `systemctl preset` on a unit without a
+// preset rule disables it, as the MCD's preset of a unit it stops managing
+// expects.
+const defaultPreset = `# The node image's preset policy, as on RHCOS: units are disabled unless
+# a config enables them.
+disable *
+`
+
 const bootTargetUnit = `# The harness's boot target for systemd nodes: no default dependencies,
 # so it pulls in only the units linked into its .wants folder.
 [Unit]
@@ -333,10 +407,16 @@ AllowIsolate=yes
 // becomes the node's PID 1 by exec'ing systemd). $1 is the node's folder,
 // $2 its hostname, $3 the boot target, $4 the CPUs to give back, $5 the
 // hierarchy mounts ("name:type:options" words), $6 the per-node folders, $7
-// the read-only sysctls.
+// the read-only sysctls, $8 the overlays ("path:folder" words).
 const systemdSetupScript = `set -eu
-D=$1 NAME=$2 TARGET=$3 CPUS=$4 HIER=$5 FOLDERS=$6 ROSYSCTLS=$7
+D=$1 NAME=$2 TARGET=$3 CPUS=$4 HIER=$5 FOLDERS=$6 ROSYSCTLS=$7 OVERLAYS=$8
 mount -t proc proc /proc
+# Controllers the host has not mounted (hierarchy 0: hugetlb, net_cls,
+# perf_event on the test VMs) cannot be used in the node either: hide them
+# from /proc/cgroups, or CRI-O puts hugetlb limits in every container's spec
+# and runc fails with "cannot set hugetlb limit".
+awk '$1 ~ /^#/ || $2 != 0' /proc/cgroups > $D/proc-cgroups
+mount --bind $D/proc-cgroups /proc/cgroups
 # Never the host's cgroup tmpfs: drop this namespace's copies of its
 # mounts (private propagation: the host keeps them), then a fresh tmpfs
 # with every hierarchy mounted anew, rooted at the node's cgroup namespace.
@@ -356,13 +436,18 @@ for f in $ROSYSCTLS; do
   mount -o remount,bind,ro /proc/sys/$f
 done
 mount -t tmpfs -o mode=755,nosuid,nodev tmpfs /run
-mount -t overlay overlay -o lowerdir=/etc,upperdir=$D/etc-overlay/upper,workdir=$D/etc-overlay/work /etc
+for o in $OVERLAYS; do
+  p=${o%%:*}; od=$D/${o#*:}
+  mount -t overlay overlay -o lowerdir=$p,upperdir=$od/upper,workdir=$od/work $p
+done
 for p in $FOLDERS; do
   mkdir -p $p
   mount --bind $D/fs$p $p
 done
-mount --bind $D/fs/usr/lib/systemd/system /usr/lib/systemd/system
-mount -o remount,bind,ro /usr/lib/systemd/system
+for u in system system-preset; do
+  mount --bind $D/fs/usr/lib/systemd/$u /usr/lib/systemd/$u
+  mount -o remount,bind,ro /usr/lib/systemd/$u
+done
 for g in system-generators system-environment-generators; do
   [ -d /usr/lib/systemd/$g ] || continue
   mount --bind $D/fs/empty /usr/lib/systemd/$g
@@ -463,6 +548,10 @@ func (n *SystemdNode) boot(ctx context.Context) error {
 		procs[i] = filepath.Join(g, "cgroup.procs")
 	}
 	folders := append([]string(nil), SystemdNodeFolders...)
+	var overlays []string
+	for _, o := range n.overlays() {
+		overlays = append(overlays, o+":"+overlayDir(o))
+	}
 	// The wrapper shell joins the node's group in every hierarchy, then
 	// makes the namespaces (on CPU 0: the same-CPU quirk of startInit) so
 	// that the cgroup namespace is rooted at the node's group.
@@ -470,7 +559,7 @@ func (n *SystemdNode) boot(ctx context.Context) error {
 exec taskset -c 0 unshare --pid --fork --kill-child --mount --uts --cgroup --propagation private -- /bin/sh -c "$SETUP" setup "$@"`
 	cmd := exec.Command("/bin/sh", "-c", wrap, "wrap",
 		n.cfg.Dir, n.Name, n.cfg.Target, fmt.Sprintf("0-%d", runtime.NumCPU()-1),
-		strings.Join(words, " "), strings.Join(folders, " "), strings.Join(systemdReadOnlySysctls, " "))
+		strings.Join(words, " "), strings.Join(folders, " "), strings.Join(systemdReadOnlySysctls, " "), strings.Join(overlays, " "))
 	cmd.Env = append(os.Environ(), "PROCS="+strings.Join(procs, " "), "SETUP="+systemdSetupScript)
 	p, err := startProc("systemd-node", cmd, filepath.Join(n.cfg.Dir, "setup.log"))
 	if err != nil {

@@ -43,35 +43,6 @@ func hostSysctls(t *testing.T) map[string]string {
 	return m
 }
 
-// nodeRSSMiB sums VmRSS over the processes of the node's PID namespace.
-func nodeRSSMiB(pid int) int {
-	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
-	if err != nil {
-		return 0
-	}
-	entries, _ := os.ReadDir("/proc")
-	kb := 0
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if l, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", p)); l != ns {
-			continue
-		}
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", p))
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-				if f := strings.Fields(v); len(f) > 0 {
-					n, _ := strconv.Atoi(f[0])
-					kb += n
-				}
-			}
-		}
-	}
-	return kb / 1024
-}
-
 // checkNodeGone asserts that nothing of a stopped systemd node is left: its
 // PID 1, any process in its groups, its groups, a mount of its folder.
 func checkNodeGone(t *testing.T, pid int, cgroupRoot, dir string) {
@@ -125,7 +96,7 @@ func TestSystemdNodeLeavesHostCgroupsAlone(t *testing.T) {
 	}
 	defer n.Stop(context.Background())
 	pid := n.PID()
-	t.Logf("systemd node booted in %s, PID %d on the host, RSS %d MiB", n.BootDuration().Round(time.Millisecond), pid, nodeRSSMiB(pid))
+	t.Logf("systemd node booted in %s, PID %d on the host, RSS %d MiB", n.BootDuration().Round(time.Millisecond), pid, NamespaceRSSMiB(pid))
 
 	if c := comm(pid); c != "systemd" {
 		t.Errorf("node PID 1 is %q", c)
@@ -221,7 +192,7 @@ func TestSystemdNodeRebootKeepsEnablement(t *testing.T) {
 	}
 	defer n.Stop(context.Background())
 	boot := n.BootDuration()
-	idleRSS := nodeRSSMiB(n.PID())
+	idleRSS := NamespaceRSSMiB(n.PID())
 
 	unitPath, err := n.HostPath("/etc/systemd/system/hello.service")
 	if err != nil {
@@ -276,7 +247,7 @@ func TestSystemdNodeRebootKeepsEnablement(t *testing.T) {
 	if b, err := os.ReadFile(unitPath); err != nil || string(b) != helloUnit {
 		t.Errorf("unit file after the reboot: %v", err)
 	}
-	rss := nodeRSSMiB(n.PID())
+	rss := NamespaceRSSMiB(n.PID())
 	t.Logf("boot %s, reboot (halt + boot) %s (boot part %s), RSS %d MiB idle, %d MiB with hello.service",
 		boot.Round(time.Millisecond), reboot.Round(time.Millisecond), n.BootDuration().Round(time.Millisecond), idleRSS, rss)
 

@@ -26,10 +26,14 @@ const (
 	// K8sVersion and EtcdVersion name the cache folders mk/clusterbin.mk builds into.
 	K8sVersion  = "v1.37.2"
 	EtcdVersion = "v3.6.16"
+	// CrioVersion names the folder mk/crio.mk builds crio and pinns into,
+	// beside CRI-O's own crio.service.
+	CrioVersion = "v1.34.0"
 
 	// EnvK8sBinDir and EnvEtcdBin override the binary locations (set by make).
-	EnvK8sBinDir = "KUBENS_TEST_K8S_BIN_DIR"
-	EnvEtcdBin   = "KUBENS_TEST_ETCD_BIN"
+	EnvK8sBinDir  = "KUBENS_TEST_K8S_BIN_DIR"
+	EnvEtcdBin    = "KUBENS_TEST_ETCD_BIN"
+	EnvCrioBinDir = "KUBENS_TEST_CRIO_BIN_DIR"
 	// EnvRepoRoot overrides the repository root lookup.
 	EnvRepoRoot = "KUBENS_REPO_ROOT"
 )
@@ -68,16 +72,19 @@ func RequireRoot(t testing.TB) {
 func RequireBinaries(t testing.TB) {
 	t.Helper()
 	if missing := MissingBinaries(); len(missing) > 0 {
-		skipOrFail(t, fmt.Sprintf("cluster binaries missing (%s): run `make cluster-bins`", strings.Join(missing, ", ")))
+		skipOrFail(t, fmt.Sprintf("cluster binaries missing (%s): run `make cluster-bins crio-bins`", strings.Join(missing, ", ")))
 	}
 }
 
 // MissingBinaries lists the cluster binaries that are not there or not executable.
 func MissingBinaries() []string {
 	var missing []string
-	paths := []string{EtcdBin()}
+	paths := []string{EtcdBin(), filepath.Join(CrioBinDir(), "crio"), filepath.Join(CrioBinDir(), "pinns")}
 	for _, b := range K8sBinaries {
 		paths = append(paths, filepath.Join(K8sBinDir(), b))
+	}
+	if _, err := os.Stat(CrioUnitFile()); err != nil {
+		missing = append(missing, CrioUnitFile())
 	}
 	for _, p := range paths {
 		fi, err := os.Stat(p)
@@ -152,6 +159,19 @@ func EtcdBin() string {
 	}
 	return filepath.Join(cacheDir(), "clusterbin", "etcd-"+EtcdVersion, "etcd")
 }
+
+// CrioBinDir holds crio, pinns and CRI-O's crio.service:
+// $KUBENS_TEST_CRIO_BIN_DIR, or the make cache.
+func CrioBinDir() string {
+	if d := os.Getenv(EnvCrioBinDir); d != "" {
+		return d
+	}
+	return filepath.Join(cacheDir(), "clusterbin", "crio-"+CrioVersion)
+}
+
+// CrioUnitFile is crio.service as CRI-O ships it (contrib/systemd), copied
+// from the module by `make crio-bins`.
+func CrioUnitFile() string { return filepath.Join(CrioBinDir(), "crio.service") }
 
 // ErrNotRoot is returned by CheckRoot outside root/Linux, for callers that
 // are not tests (the kubens-cluster CLI).

@@ -70,6 +70,7 @@ type UpOptions struct {
 	Masters    int
 	Workers    int
 	Mode       string
+	NodeKind   string
 	Foreground bool
 	Timeout    time.Duration
 
@@ -95,13 +96,17 @@ func newUpCmd(streams genericiooptions.IOStreams, dir *string) *cobra.Command {
 	}
 	cmd.Flags().IntVar(&o.Masters, "masters", 1, "number of master nodes")
 	cmd.Flags().IntVar(&o.Workers, "workers", 2, "number of worker nodes")
-	cmd.Flags().StringVar(&o.Mode, "mode", string(node.Plain), "starting mode of every node: plain, encapsulated or split")
+	cmd.Flags().StringVar(&o.NodeKind, "node-kind", string(harness.RHCOSNodes), "what the nodes are: rhcos (systemd, CRI-O and kubelet as units; the MachineConfig decides encapsulation) or containerd (the harness starts kubelet and containerd in --mode)")
+	cmd.Flags().StringVar(&o.Mode, "mode", "", "starting mode of every containerd node: plain (default), encapsulated or split")
 	cmd.Flags().BoolVar(&o.Foreground, "foreground", false, "run in the foreground until SIGINT/SIGTERM (the background daemon runs this)")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", 3*time.Minute, "how long to wait for the cluster to come up")
 	return cmd
 }
 
 func (o *UpOptions) Complete() error {
+	if o.Mode == "" {
+		return nil
+	}
 	var err error
 	o.mode, err = node.ParseMode(o.Mode)
 	return err
@@ -111,11 +116,20 @@ func (o *UpOptions) Validate() error {
 	if err := testenv.CheckRoot(); err != nil {
 		return fmt.Errorf("%w: run it as root (sudo -E make cluster-up)", err)
 	}
+	switch harness.NodeKind(o.NodeKind) {
+	case harness.RHCOSNodes:
+		if o.Mode != "" {
+			return errors.New("--mode is for containerd nodes: on rhcos nodes the MachineConfig decides (use --node-kind containerd)")
+		}
+	case harness.ContainerdNodes:
+	default:
+		return fmt.Errorf("unknown --node-kind %q: use rhcos or containerd", o.NodeKind)
+	}
 	if o.Masters < 0 || o.Workers < 0 || o.Masters+o.Workers == 0 {
 		return errors.New("--masters and --workers must not be negative, and at least one node is needed")
 	}
 	if missing := testenv.MissingBinaries(); len(missing) > 0 {
-		return fmt.Errorf("cluster binaries missing (%s): run `make cluster-bins`", strings.Join(missing, ", "))
+		return fmt.Errorf("cluster binaries missing (%s): run `make cluster-bins crio-bins`", strings.Join(missing, ", "))
 	}
 	return nil
 }
@@ -150,7 +164,7 @@ func (o *UpOptions) Run(ctx context.Context) error {
 	}
 	defer logf.Close()
 	cmd := exec.Command(self, "up", "--foreground", "--dir", o.Dir,
-		"--masters", strconv.Itoa(o.Masters), "--workers", strconv.Itoa(o.Workers), "--mode", o.Mode,
+		"--masters", strconv.Itoa(o.Masters), "--workers", strconv.Itoa(o.Workers), "--mode", o.Mode, "--node-kind", o.NodeKind,
 		"--timeout", o.Timeout.String())
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own session: the daemon outlives this command and make, and no
@@ -194,7 +208,7 @@ func (o *UpOptions) runDaemon(ctx context.Context) error {
 	upCtx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	c, err := harness.Up(upCtx, harness.Options{
-		Name: "demo", NoNodePrefix: true, Masters: o.Masters, Workers: o.Workers, Mode: o.mode, Logf: logf,
+		Name: "demo", NoNodePrefix: true, Masters: o.Masters, Workers: o.Workers, Kind: harness.NodeKind(o.NodeKind), Mode: o.mode, Logf: logf,
 	})
 	if err != nil {
 		os.Remove(filepath.Join(o.Dir, pidFile))
