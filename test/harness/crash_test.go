@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oc-kubens/oc-kubens/test/harness/node"
 	"github.com/oc-kubens/oc-kubens/test/harness/testenv"
 )
 
@@ -27,8 +26,8 @@ func TestCrashHelper(t *testing.T) {
 	if os.Getenv(envCrashHelper) != "1" {
 		t.Skip("helper process of TestCrashedRunIsCleaned")
 	}
-	c, err := Up(context.Background(), Options{Masters: 1, Workers: 1,
-		NodeModes: map[string]node.Mode{"worker-0": node.Encapsulated}})
+	// RHCOS-like nodes: systemd, CRI-O and their cgroups must all go.
+	c, err := Up(context.Background(), Options{Masters: 1, Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

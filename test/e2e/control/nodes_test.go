@@ -1,27 +1,34 @@
 package control
 
 import (
+	"bytes"
 	"context"
-	"fmt"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/oc-kubens/oc-kubens/pkg/plugin"
+	vfy "github.com/oc-kubens/oc-kubens/pkg/verify"
 	"github.com/oc-kubens/oc-kubens/test/harness"
 	"github.com/oc-kubens/oc-kubens/test/harness/images"
+	"github.com/oc-kubens/oc-kubens/test/harness/node"
 	"github.com/oc-kubens/oc-kubens/test/harness/testenv"
 	"github.com/oc-kubens/oc-kubens/test/mcosim"
 )
 
-// The main flow on 3 real nodes (1 master, 2 workers, each a real kubelet
-// and containerd): enable --wait reboots every node into encapsulation,
-// status agrees, a privileged pod per node sees the namespaces split the way
-// the product docs verify it; disable --wait brings every node back to plain.
+var imageFlags = []string{"--image", images.ToolsImage, "--image-pull-policy", "Never"}
+
+// The main flow on the default local cluster: 3 RHCOS-like nodes (systemd as
+// PID 1, CRI-O and kubelet as units, kubens.service shipped disabled).
+// enable --wait makes the simulated MCD write the new rendered config into
+// each node and reboot it, and the units alone put kubelet and CRI-O into the
+// kubens namespace: verify -o json shows CRI-O, kubens.service enabled and
+// active, KUBENSMNT for both, /run/netns a mount point and container mounts
+// hidden from systemd; `exec NODE -- findmnt` lists what kubensenter lists on
+// the node itself. disable --wait turns every node back.
 func TestEnableDisableOnRealNodes(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireBinaries(t)
@@ -43,27 +50,27 @@ func TestEnableDisableOnRealNodes(t *testing.T) {
 	t.Cleanup(mco.Stop)
 	kc := c.KubeconfigPath()
 
-	expectAll := func(want string) {
+	expectAll := func(want node.Mode) {
 		t.Helper()
-		for _, n := range c.Nodes {
-			got, report, err := probeEncapsulation(ctx, c.Client, n.Name)
+		for _, n := range c.Machines {
+			r, err := harness.ProbeNamespaces(ctx, c.Client, n.Name)
 			if err != nil {
 				t.Fatalf("probe %s: %v", n.Name, err)
 			}
-			t.Logf("node %s: %s (%s)", n.Name, got, report)
-			if got != want {
-				t.Errorf("node %s is %s, want %s (%s)", n.Name, got, want, report)
+			t.Logf("node %s: %s (%+v)", n.Name, r.Mode(), r)
+			if r.Mode() != want || r.RuntimeName != "crio" {
+				t.Errorf("node %s is %s with %s, want %s with crio (%+v)", n.Name, r.Mode(), r.RuntimeName, want, r)
 			}
 		}
 	}
-	expectAll("plain")
+	expectAll(node.Plain)
 
 	start := time.Now()
 	r := runBinary(t, kc, "enable", "--yes", "--wait", "--timeout", "5m")
 	if r.code != 0 {
 		t.Fatalf("enable: %s", r)
 	}
-	t.Logf("enable --wait on 3 real nodes took %s", time.Since(start).Round(time.Second))
+	t.Logf("enable --wait on 3 RHCOS nodes took %s", time.Since(start).Round(time.Second))
 	mustContain(t, "enable", r.stdout, "machineconfig.machineconfiguration.openshift.io/99-kubens-master created",
 		"machineconfig.machineconfiguration.openshift.io/99-kubens-worker created", "All pools updated: master, worker")
 
@@ -71,13 +78,95 @@ func TestEnableDisableOnRealNodes(t *testing.T) {
 	if st.code != 0 {
 		t.Fatalf("status: %s", st)
 	}
-	for _, n := range c.Nodes {
+	for _, n := range c.Machines {
 		mustContain(t, "status -o wide", st.stdout, n.Name)
 	}
 	if strings.Contains(st.stdout, "disabled") || strings.Contains(st.stdout, "unknown") {
 		t.Errorf("status after enable should show every pool and node enabled:\n%s", st.stdout)
 	}
-	expectAll("encapsulated")
+	expectAll(node.Encapsulated)
+
+	// What the units did, as verify reads it on each node.
+	vr := runBinary(t, kc, append([]string{"verify", "--all-nodes", "-o", "json"}, imageFlags...)...)
+	if vr.code != 0 {
+		t.Fatalf("verify: %s", vr)
+	}
+	var rep vfy.VerifyReport
+	if err := json.Unmarshal([]byte(vr.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Nodes) != 3 {
+		t.Fatalf("verify reported %d nodes, want 3", len(rep.Nodes))
+	}
+	for _, n := range rep.Nodes {
+		if n.State != vfy.Encapsulated || n.Mechanism != vfy.MechanismKubens || n.Runtime != "crio" {
+			t.Errorf("%s: %s by %q with %q, want Encapsulated by kubens.service with crio", n.Node, n.State, n.Mechanism, n.Runtime)
+		}
+		if n.Mounts == nil || n.Mounts.Hidden <= 0 {
+			t.Errorf("%s: mounts %+v, want some hidden from systemd", n.Node, n.Mounts)
+		}
+		passed := map[string]bool{}
+		for _, ch := range n.Checks {
+			if ch.Status == vfy.CheckPass {
+				passed[ch.Name] = true
+			}
+		}
+		for _, name := range []string{"Unit", "KUBENSMNT", vfy.CheckNetnsName, "PinnedNamespace"} {
+			if !passed[name] {
+				t.Errorf("%s: check %s did not pass: %+v", n.Node, name, n.Checks)
+			}
+		}
+	}
+	for _, m := range c.Machines {
+		for q, want := range map[string]string{"is-enabled": "enabled", "is-active": "active"} {
+			if out, err := m.Systemctl(ctx, q, "kubens.service"); err != nil || strings.TrimSpace(out) != want {
+				t.Errorf("%s: systemctl %s kubens.service: %q %v, want %s", m.Name, q, out, err, want)
+			}
+		}
+	}
+
+	t.Run("exec lists what kubensenter lists on the node", func(t *testing.T) {
+		m := c.Machine("worker-0")
+		findmnt := []string{"findmnt", "-rn", "-o", "TARGET,FSTYPE"}
+		viaExec := mountLines(t, runExec(t, kc, m.Name, findmnt...))
+		// kubensenter says on stderr which namespace it found; stdout only.
+		cmd, err := m.Command(ctx, "kubensenter", findmnt...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		onNode, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("kubensenter findmnt on %s: %v", m.Name, err)
+		}
+		viaKubensenter := mountLines(t, string(onNode))
+		hostOut, err := m.Exec(ctx, findmnt[0], findmnt[1:]...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		host := mountLines(t, hostOut)
+		// The exec pod's own mounts are in the first list only (it is gone
+		// when kubensenter runs); every other mount is in both.
+		for l := range viaKubensenter {
+			if !viaExec[l] {
+				t.Errorf("kubensenter on the node lists %q, exec does not", l)
+			}
+		}
+		for l := range viaExec {
+			if !viaKubensenter[l] && !containerMount(l) {
+				t.Errorf("exec lists %q, kubensenter on the node does not", l)
+			}
+		}
+		hidden := 0
+		for l := range viaKubensenter {
+			if !host[l] {
+				hidden++
+			}
+		}
+		if hidden == 0 {
+			t.Errorf("kubensenter sees no mount that the node's PID 1 does not: it did not join kubens")
+		}
+		t.Logf("exec: %d mounts, kubensenter on the node: %d, PID 1: %d (%d only in the kubens namespace)", len(viaExec), len(viaKubensenter), len(host), hidden)
+	})
 
 	r = run(t, kc, "disable", "--yes", "--wait", "--timeout", "5m")
 	if r.code != 0 {
@@ -88,65 +177,49 @@ func TestEnableDisableOnRealNodes(t *testing.T) {
 	if strings.Contains(st.stdout, "enabled") {
 		t.Errorf("status after disable still shows enabled:\n%s", st.stdout)
 	}
-	expectAll("plain")
+	expectAll(node.Plain)
+	for _, m := range c.Machines {
+		if out, _ := m.Systemctl(ctx, "is-enabled", "kubens.service"); strings.TrimSpace(out) != "disabled" {
+			t.Errorf("%s: kubens.service is %q after disable, want disabled", m.Name, strings.TrimSpace(out))
+		}
+	}
 }
 
-// probeScript prints the mount namespaces of PID 1, kubelet and containerd
-// into the termination message, as the docs' manual check does with
-// readlink. Exact process names through pidof, never substrings.
-const probeScript = `k=$(pidof kubelet); r=$(pidof containerd)
-[ -n "$k" ] && [ -n "$r" ] || { echo "kubelet=$k containerd=$r missing" >&2; exit 1; }
-echo "$(readlink /proc/1/ns/mnt) $(readlink /proc/$k/ns/mnt) $(readlink /proc/$r/ns/mnt)" > /dev/termination-log`
+// runExec runs `oc kubens exec NODE -- cmd...` in-process (--kubeconfig
+// before the --, which ends the plugin's flags) and returns its stdout.
+func runExec(t *testing.T, kubeconfig, nodeName string, cmd ...string) string {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
+	args := append(append([]string{"oc-kubens", "exec", "--kubeconfig", kubeconfig, nodeName}, imageFlags...), "--")
+	if code := plugin.Execute(append(args, cmd...), streams); code != 0 {
+		t.Fatalf("exec %s: exit %d\n%s%s", strings.Join(cmd, " "), code, out.String(), errOut.String())
+	}
+	return out.String()
+}
 
-// probeEncapsulation runs a privileged hostPID pod on the node and classifies
-// what it sees: "encapsulated" (PID 1 differs from kubelet and the runtime,
-// which are equal), "plain" (all equal) or "split".
-func probeEncapsulation(ctx context.Context, client kubernetes.Interface, nodeName string) (string, string, error) {
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "kubens-check-", Namespace: "default"},
-		Spec: corev1.PodSpec{
-			NodeName:                     nodeName, // no scheduler in the test cluster
-			HostPID:                      true,
-			HostNetwork:                  true,
-			RestartPolicy:                corev1.RestartPolicyNever,
-			AutomountServiceAccountToken: ptr.To(false),
-			Tolerations:                  []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
-			Containers: []corev1.Container{{
-				Name: "check", Image: images.ToolsImage, ImagePullPolicy: corev1.PullNever,
-				Command:         []string{"sh", "-c", probeScript},
-				SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)},
-			}},
-		},
-	}
-	created, err := client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
-	if err != nil {
-		return "", "", err
-	}
-	defer client.CoreV1().Pods("default").Delete(context.Background(), created.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		p, err := client.CoreV1().Pods("default").Get(ctx, created.Name, metav1.GetOptions{})
-		if err == nil && (p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed) {
-			var msg string
-			for _, cs := range p.Status.ContainerStatuses {
-				if cs.State.Terminated != nil {
-					msg = strings.TrimSpace(cs.State.Terminated.Message)
-				}
-			}
-			f := strings.Fields(msg)
-			if p.Status.Phase != corev1.PodSucceeded || len(f) != 3 {
-				return "", msg, fmt.Errorf("check pod %s: phase %s, report %q", p.Name, p.Status.Phase, msg)
-			}
-			switch {
-			case f[1] != f[2]:
-				return "split", msg, nil
-			case f[0] != f[1]:
-				return "encapsulated", msg, nil
-			default:
-				return "plain", msg, nil
-			}
+// mountLines is findmnt -rn output as a set of lines.
+func mountLines(t *testing.T, out string) map[string]bool {
+	t.Helper()
+	m := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			m[l] = true
 		}
-		time.Sleep(300 * time.Millisecond)
 	}
-	return "", "", fmt.Errorf("check pod on %s did not finish in time", nodeName)
+	if len(m) == 0 {
+		t.Fatalf("no mounts in %q", out)
+	}
+	return m
+}
+
+// containerMount: a mount of a pod or container (CRI-O's storage, its
+// namespace pins and shm, the kubelet's pod volumes).
+func containerMount(line string) bool {
+	for _, p := range []string{"/var/lib/kubelet/pods/", "/containers/storage/", "/run/crio/", "/var/run/crio/", "/run/netns/", "/run/ipcns/", "/run/utsns/", "/var/run/netns/"} {
+		if strings.Contains(line, p) {
+			return true
+		}
+	}
+	return false
 }

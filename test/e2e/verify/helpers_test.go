@@ -101,7 +101,7 @@ func wantStates(t *testing.T, c *harness.Cluster, rep *vfy.VerifyReport, want ma
 	t.Helper()
 	got := byNode(rep)
 	for short, st := range want {
-		n := got[c.Node(short).Name]
+		n := got[c.NodeName(short)]
 		if n.State != st {
 			t.Errorf("%s: state %s (%s: %s), want %s", short, n.State, n.Reason, n.Message, st)
 		}
