@@ -305,24 +305,37 @@ func (c *Cluster) startNodes(ctx context.Context, names []string, specs []NodeSp
 			return err
 		}
 	}
-	nodes := make([]*node.Node, len(cfgs))
+	nodes, err := startAll(cfgs, func(cfg node.Config) (*node.Node, error) { return node.Start(ctx, cfg) })
+	for _, n := range nodes {
+		c.Nodes = append(c.Nodes, n)
+		c.addPID(n.InitPID())
+	}
+	return err
+}
+
+// startAll starts one node per config in parallel and returns those that
+// started (a failed start leaves nothing running of its node), with every
+// error.
+func startAll[C any, N comparable](cfgs []C, start func(C) (N, error)) ([]N, error) {
+	nodes := make([]N, len(cfgs))
 	errs := make([]error, len(cfgs))
 	var wg sync.WaitGroup
 	for i := range cfgs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			nodes[i], errs[i] = node.Start(ctx, cfgs[i])
+			nodes[i], errs[i] = start(cfgs[i])
 		}()
 	}
 	wg.Wait()
+	var zero N
+	var started []N
 	for _, n := range nodes {
-		if n != nil {
-			c.Nodes = append(c.Nodes, n)
-			c.addPID(n.InitPID())
+		if n != zero {
+			started = append(started, n)
 		}
 	}
-	return errors.Join(errs...)
+	return started, errors.Join(errs...)
 }
 
 // stagesModes says whether the options choose node modes.

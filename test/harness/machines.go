@@ -2,11 +2,9 @@ package harness
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"github.com/oc-kubens/oc-kubens/test/harness/images"
 	"github.com/oc-kubens/oc-kubens/test/harness/node"
@@ -47,24 +45,12 @@ func (c *Cluster) startMachines(ctx context.Context, names []string, specs []Nod
 			Client: c.Client, State: c.state,
 		}
 	}
-	machines := make([]*node.RHCOSNode, len(cfgs))
-	errs := make([]error, len(cfgs))
-	var wg sync.WaitGroup
-	for i := range cfgs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			machines[i], errs[i] = node.StartRHCOS(ctx, cfgs[i])
-		}()
-	}
-	wg.Wait()
+	machines, err := startAll(cfgs, func(cfg node.RHCOSConfig) (*node.RHCOSNode, error) { return node.StartRHCOS(ctx, cfg) })
 	for _, m := range machines {
-		if m != nil {
-			c.Machines = append(c.Machines, m)
-			c.addPID(m.InitPID())
-		}
+		c.Machines = append(c.Machines, m)
+		c.addPID(m.InitPID())
 	}
-	return errors.Join(errs...)
+	return err
 }
 
 // baseRole is the role whose base config a node boots with: the master's for

@@ -197,8 +197,14 @@ const CNIBinDir = "/usr/lib/cni"
 // unshare, nsenter, taskset and mountpoint, and iproute2's ip (kubens.service's
 // /run/netns step).
 func MissingTools() []string {
+	return missingTools("containerd", "ctr", "runc", "unshare", "nsenter", "taskset", "mount", "mountpoint", "ip")
+}
+
+// missingTools lists the commands not on PATH, and the loopback CNI plugin
+// when it is missing (every kind of node needs it).
+func missingTools(commands ...string) []string {
 	var missing []string
-	for _, p := range []string{"containerd", "ctr", "runc", "unshare", "nsenter", "taskset", "mount", "mountpoint", "ip"} {
+	for _, p := range commands {
 		if _, err := exec.LookPath(p); err != nil {
 			missing = append(missing, p)
 		}

@@ -1,16 +1,26 @@
-// Package node runs real Kubernetes nodes for the test harness: each node is a
-// kubelet and a containerd inside the node's own PID and mount namespace, with
-// the harness's pause program as the namespace's PID 1.
+// Package node runs real Kubernetes nodes for the test harness, of two kinds.
+//
+// RHCOS-like nodes (rhcos.go, the default of the harness): systemd as the
+// node's PID 1 (systemd.go), CRI-O and the kubelet as units, the units and
+// scripts of a real node (kubenswrapper, kubensenter, kubens.service shipped
+// disabled, the 01-kubens.conf drop-ins). Whether a node is encapsulated
+// follows from its units, which the simulated Machine Config Daemon writes;
+// nothing here chooses it.
+//
+// Containerd nodes (this file): a kubelet and a containerd inside the node's
+// own PID and mount namespace, with the harness's pause program as the
+// namespace's PID 1, in a mode the harness chooses. Tests that must stage a
+// state directly (a Split node, one node in each mode on one pool) use them.
 //
 // Why a namespace per node: a privileged hostPID debug pod must read PID 1's
 // mount namespace (the test VMs deny that for the machine's real PID 1), and
 // each node must be encapsulated or not on its own. Inside its namespace a
-// node mounts tmpfs over /run, /var/lib and /var/log, the parents of the paths
-// kubelet and containerd hard-code (/run/containerd/{s,fifo},
+// containerd node mounts tmpfs over /run, /var/lib and /var/log, the parents
+// of the paths kubelet and containerd hard-code (/run/containerd/{s,fifo},
 // /var/lib/kubelet/device-plugins, /var/log/{containers,pods}), so nodes do
 // not collide and nothing of them is left on the host once the namespace dies.
 //
-// A node runs in one of three modes:
+// A containerd node runs in one of three modes:
 //
 //   - Plain: kubelet and containerd in the node's namespace, like a default
 //     OpenShift node;

@@ -30,7 +30,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -349,14 +348,5 @@ func (n *RHCOSNode) kubeletConf() string {
 // SystemdMissingTools: CRI-O's conmon (make crio-deps) and runc, skopeo
 // (loads the images), and what the kubens units and kubensenter run.
 func RHCOSMissingTools() []string {
-	var missing []string
-	for _, p := range []string{"conmon", "runc", "skopeo", "bash", "findmnt", "ip", "mountpoint", "nsenter", "unshare"} {
-		if _, err := exec.LookPath(p); err != nil {
-			missing = append(missing, p)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(CNIBinDir, "loopback")); err != nil {
-		missing = append(missing, filepath.Join(CNIBinDir, "loopback"))
-	}
-	return missing
+	return missingTools("conmon", "runc", "skopeo", "bash", "findmnt", "ip", "mountpoint", "nsenter", "unshare")
 }

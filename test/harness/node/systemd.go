@@ -1,8 +1,8 @@
 package node
 
-// A second kind of node, closer to RHCOS: PID 1 is systemd (Debian's systemd
-// 252) in the node's own PID, mount, UTS and cgroup namespaces. No kubelet
-// or runtime runs in it yet; it is the building block for issue 10.
+// A node whose PID 1 is systemd (Debian's systemd 252) in the node's own PID,
+// mount, UTS and cgroup namespaces: the base of the RHCOS-like nodes
+// (rhcos.go), which add CRI-O and the kubelet as units.
 //
 // The hazard (../shared/HARNESS.md): a systemd that sees the host's cgroup
 // tmpfs remounts it read-only and creates folders in it, which breaks every
