@@ -1,9 +1,9 @@
 # CRI-O for nodes that boot like RHCOS (issue 10): crio and pinns, built from
 # the Go module github.com/cri-o/cri-o at an exact version and cached like the
 # other cluster binaries under $(CACHE_DIR)/clusterbin/crio-<version>/.
-# conmon and crun come from Debian (crio-deps).
+# conmon and skopeo come from Debian (crio-deps), runc from node-deps.
 #
-#   make crio-deps   apt-get install conmon and crun if missing
+#   make crio-deps   apt-get install conmon and skopeo if missing
 #   make crio-bins   build crio and pinns (cold: several minutes; warm: nothing)
 #   make crio-smoke  (root) run them once in a throw-away namespace: version,
 #                    pinns, crio joins $KUBENSMNT and serves its CRI socket
@@ -45,13 +45,14 @@ CRIO_GOFLAGS := -trimpath -ldflags='-s -w' -tags '$(CRIO_BUILDTAGS)'
 # must not break the harness).
 PINNS_CFLAGS := -std=c99 -Os -Wall -Wextra -static
 
-# conmon monitors each container, crun is the OCI runtime (runc, from
-# node-deps, also works).
-# skopeo loads the harness's images into each node's CRI-O storage.
-CRIO_DEB_PACKAGES := conmon crun skopeo
+# conmon monitors each container; the OCI runtime is runc (node-deps):
+# bookworm's crun 1.8.1 refuses the spec version CRI-O 1.34 writes ("unknown
+# version specified"). skopeo loads the harness's images into each node's
+# CRI-O storage.
+CRIO_DEB_PACKAGES := conmon skopeo
 
 .PHONY: crio-deps
-## crio-deps: install the Debian packages CRI-O needs (conmon, crun) if missing
+## crio-deps: install the Debian packages the CRI-O nodes need (conmon, skopeo) if missing
 crio-deps:
 	@missing=""; \
 	for p in $(CRIO_DEB_PACKAGES); do \

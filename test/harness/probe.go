@@ -19,8 +19,9 @@ import (
 // NamespaceReport is what a privileged hostPID pod on a node sees: the mount
 // namespaces of the node's PID 1, kubelet and container runtime (crio or
 // containerd; "mnt:[4026...]"), and how many container mounts PID 1 and the
-// kubelet each see (overlay root filesystems, pod volumes, CRI-O's
-// namespace pins and shm mounts). Encapsulation hides them from PID 1.
+// kubelet each see (containerd's root filesystems, pod volumes, CRI-O's
+// namespace pins and shm mounts; by path, as an RHCOS node's own /etc and
+// /usr/bin are overlays too). Encapsulation hides them from PID 1.
 type NamespaceReport struct {
 	PID1, Kubelet, Runtime                      string
 	RuntimeName                                 string
@@ -46,7 +47,7 @@ func (r NamespaceReport) Mode() node.Mode {
 // and reading it needs no apiserver-to-kubelet connection.
 const probeScript = `k=$(pidof kubelet); rt=crio; c=$(pidof crio) || { rt=containerd; c=$(pidof containerd); }
 [ -n "$k" ] && [ -n "$c" ] || { echo "kubelet=$k runtime=$c: not found" >&2; exit 1; }
-cm() { grep -cE ' - overlay |/kubelet/pods/|/containers/storage/|/crio/' "$1"; }
+cm() { grep -cE '/kubelet/pods/|/containers/storage/|/crio/|/containerd/' "$1"; }
 echo "pid1=$(readlink /proc/1/ns/mnt) kubelet=$(readlink /proc/$k/ns/mnt) runtime=$(readlink /proc/$c/ns/mnt) runtimename=$rt" \
   "pid1mounts=$(cm /proc/1/mountinfo) kubeletmounts=$(cm /proc/$k/mountinfo)" > /dev/termination-log`
 

@@ -59,7 +59,7 @@ KUBENSMNT=$t/kubens/mnt "$bin/crio" --config "$t/crio.conf" --config-dir "$t/con
   --root "$t/root" --runroot "$t/runroot" --storage-driver vfs --listen "$t/crio.sock" --log-dir "$t/log" \
   --version-file "$t/version" --version-file-persist "$t/version-persist" --clean-shutdown-file "$t/clean" \
   --namespaces-dir "$t/pinned" --pinns-path "$bin/pinns" --conmon /usr/bin/conmon --cgroup-manager cgroupfs \
-  --default-runtime crun --runtimes "crun:/usr/bin/crun:$t/crun-root" \
+  --default-runtime runc --runtimes "runc:/usr/sbin/runc:$t/runc-root" \
   --signature-policy "$t/policy.json" --hooks-dir "$t/hooks" --cni-config-dir "$t/cni" --cni-plugin-dir /usr/lib/cni \
   >"$t/crio.log" 2>&1 &
 pid=$!

@@ -61,6 +61,10 @@ func TestEnableDisableOnRealNodes(t *testing.T) {
 			if r.Mode() != want || r.RuntimeName != "crio" {
 				t.Errorf("node %s is %s with %s, want %s with crio (%+v)", n.Name, r.Mode(), r.RuntimeName, want, r)
 			}
+			// The probe pod's own mounts: systemd sees them only when plain.
+			if r.KubeletContainerMounts == 0 || (want == node.Encapsulated) != (r.PID1ContainerMounts == 0) {
+				t.Errorf("node %s: container mounts seen by PID 1 %d, by kubelet %d; want PID 1 to see none only when encapsulated", n.Name, r.PID1ContainerMounts, r.KubeletContainerMounts)
+			}
 		}
 	}
 	expectAll(node.Plain)
