@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -57,15 +58,70 @@ type Engine struct {
 	Now func() time.Time
 }
 
-// Outcome is what one run found.
-type Outcome struct {
+// Probe is what a run does on each node. The engine owns everything else:
+// the namespace, parallelism, deadlines, NotReady nodes, the watch and the
+// cleanup, so every command that runs one pod per node gets the same
+// guarantees.
+type Probe[R any] interface {
+	// Command is the container command of every pod of the run.
+	Command() []string
+	// Read turns a pod of the run into the node's result; false while the
+	// pod is still on its way. It sees every update of the pod.
+	Read(node string, pod *corev1.Pod) (R, bool)
+	// Failed is the result of a node the engine gave up on: reason is one of
+	// ReasonTimeout, ReasonNodeNotReady, ReasonPodDeleted, ReasonInterrupted,
+	// ReasonCreateFailed or ReasonForbidden, message says why in words.
+	Failed(node, reason, message string) R
+}
+
+// RunOptions name a run and size its pods' lifetime.
+type RunOptions struct {
+	// Purpose is the RunLabel value and names what the run creates: the
+	// namespace "oc-kubens-<Purpose>-xxxxx" and the pods "<Purpose>-<node>".
+	// A DNS-1123 label of at most 20 characters.
+	Purpose string
+	// Window is how long each pod is meant to run once started (0 for a
+	// probe that reports at once). It is added to the engine's timeout, for
+	// the client's wait and for activeDeadlineSeconds, so that the timeout
+	// keeps meaning "time to get the pod going".
+	Window time.Duration
+}
+
+// ProbeOutcome is what one run found.
+type ProbeOutcome[R any] struct {
 	// Namespace is the temporary namespace the run used.
 	Namespace string
 	// Results has one entry per node, in the order the nodes were given.
-	Results []NodeResult
+	Results []R
 	// CleanupErr is set when the namespace could not be deleted.
 	CleanupErr error
 }
+
+// Outcome is what one verify run found.
+type Outcome = ProbeOutcome[NodeResult]
+
+// verifyProbe is verify's probe: the kubens probe script, its report
+// classified, and Unknown for a node without one.
+type verifyProbe struct{}
+
+func (verifyProbe) Command() []string { return ProbeCommand() }
+
+func (verifyProbe) Read(node string, pod *corev1.Pod) (NodeResult, bool) {
+	return ClassifyPod(node, pod)
+}
+
+func (verifyProbe) Failed(node, reason, message string) NodeResult {
+	return NodeResult{Node: node, State: StateUnknown, Reason: reason, Message: message}
+}
+
+// verifyRun keeps the names verify has always used (oc-kubens-verify-*
+// namespaces, verify-<node> pods): the README shows them and users may
+// look for them.
+var verifyRun = RunOptions{Purpose: "verify"}
+
+// maxPurpose keeps "oc-kubens-<purpose>-" plus the 5 random characters
+// of generateName, and "<purpose>-" in front of a node name, short.
+const maxPurpose = 20
 
 func (e *Engine) now() time.Time {
 	if e.Now != nil {
@@ -105,21 +161,34 @@ func PodDeadline(timeout time.Duration) time.Duration { return timeout + deadlin
 // Unknown(Interrupted), cleans up and returns the partial outcome together
 // with ctx.Err().
 func (e *Engine) Run(ctx context.Context, nodes []corev1.Node) (*Outcome, error) {
+	return RunProbe[NodeResult](ctx, e, nodes, verifyRun, verifyProbe{})
+}
+
+// RunProbe runs p on every node through e, as Run does for verify (Run is
+// RunProbe with verify's probe; it is a function because methods cannot
+// have type parameters). Results holds p's Read for each node, or its
+// Failed for a node the engine gave up on; on cancellation the open nodes
+// get Failed(ReasonInterrupted) and ctx.Err() is returned with the outcome.
+func RunProbe[R any](ctx context.Context, e *Engine, nodes []corev1.Node, o RunOptions, p Probe[R]) (*ProbeOutcome[R], error) {
+	if len(o.Purpose) > maxPurpose || len(validation.IsDNS1123Label(o.Purpose)) > 0 {
+		return nil, fmt.Errorf("run purpose %q: want a DNS-1123 label of at most %d characters", o.Purpose, maxPurpose)
+	}
 	if len(nodes) == 0 {
-		return &Outcome{}, nil
+		return &ProbeOutcome[R]{}, nil
 	}
 	par := e.parallelism(len(nodes))
 	timeout := e.timeout()
+	budget := timeout + max(o.Window, 0)
 	waves := (len(nodes)+par-1)/par + 1
-	expires := e.now().Add(time.Duration(waves)*timeout + PodDeadline(timeout) + time.Minute)
+	expires := e.now().Add(time.Duration(waves)*budget + PodDeadline(budget) + time.Minute)
 
 	ns, err := e.Client.CoreV1().Namespaces().Create(ctx,
-		NamespaceFor(NamespaceOptions{Prefix: "oc-kubens-verify-", Purpose: "verify", Expires: expires}),
+		NamespaceFor(NamespaceOptions{Prefix: "oc-kubens-" + o.Purpose + "-", Purpose: o.Purpose, Expires: expires}),
 		metav1.CreateOptions{})
 	if err != nil {
-		return nil, explainCreate("create the temporary namespace", err)
+		return nil, explainCreate("create the temporary namespace", o.Purpose, err)
 	}
-	out := &Outcome{Namespace: ns.Name, Results: make([]NodeResult, len(nodes))}
+	out := &ProbeOutcome[R]{Namespace: ns.Name, Results: make([]R, len(nodes))}
 	e.logf("Probing %d node(s), %d at a time, in temporary namespace %s", len(nodes), par, ns.Name)
 	defer func() {
 		if e.Keep {
@@ -132,8 +201,10 @@ func (e *Engine) Run(ctx context.Context, nodes []corev1.Node) (*Outcome, error)
 		}
 	}()
 
-	r := &run{
-		e: e, ns: ns.Name, nodes: nodes, results: out.Results, timeout: timeout,
+	r := &run[R]{
+		e: e, probe: p, purpose: o.Purpose, ns: ns.Name, nodes: nodes, results: out.Results,
+		timeout: timeout, budget: budget,
+		have:    make([]bool, len(nodes)),
 		byPod:   map[string]*slot{},
 		early:   map[string]*corev1.Pod{},
 		sem:     make(chan struct{}, par),
@@ -190,8 +261,8 @@ func DeleteNamespace(client kubernetes.Interface, name string) error {
 	return errors.Join(errs...)
 }
 
-// SweepStale deletes namespaces left by earlier runs (verify or exec) that
-// crashed before cleaning up, once they are stale: past their
+// SweepStale deletes namespaces left by earlier runs (verify, exec or any
+// other RunProbe) that crashed before cleaning up, once they are stale: past their
 // ExpiresAnnotation, or a day old when that is missing. It returns the
 // names it deleted; failing to list (no permission) is not fatal for the
 // caller.
@@ -237,14 +308,18 @@ type createMsg struct {
 	err error
 }
 
-// run is the state of one Engine.Run. Only loop's goroutine touches the
+// run is the state of one RunProbe. Only loop's goroutine touches the
 // maps; the creators talk to it through created.
-type run struct {
+type run[R any] struct {
 	e       *Engine
+	probe   Probe[R]
+	purpose string
 	ns      string
 	nodes   []corev1.Node
-	results []NodeResult
+	results []R
+	have    []bool // per node: results holds its result
 	timeout time.Duration
+	budget  time.Duration // timeout plus the probe's window: each pod's wait
 
 	ready   []bool // per node: Ready at the start, so its pod takes a slot
 	byPod   map[string]*slot
@@ -254,7 +329,7 @@ type run struct {
 	open    int
 }
 
-func (r *run) loop(ctx context.Context, rv string) error {
+func (r *run[R]) loop(ctx context.Context, rv string) error {
 	r.open = len(r.nodes)
 	r.ready = make([]bool, len(r.nodes))
 	for i := range r.nodes {
@@ -312,7 +387,7 @@ func (r *run) loop(ctx context.Context, rv string) error {
 	for r.open > 0 {
 		select {
 		case <-ctx.Done():
-			r.finishOpen(ReasonInterrupted, "verify was interrupted before this node's probe finished")
+			r.finishOpen(ReasonInterrupted, r.purpose+" was interrupted before this node's probe finished")
 			return ctx.Err()
 		case m := <-r.created:
 			r.onCreated(m)
@@ -324,7 +399,7 @@ func (r *run) loop(ctx context.Context, rv string) error {
 				nw, err := r.relist(ctx)
 				if err != nil {
 					if ctx.Err() != nil {
-						r.finishOpen(ReasonInterrupted, "verify was interrupted before this node's probe finished")
+						r.finishOpen(ReasonInterrupted, r.purpose+" was interrupted before this node's probe finished")
 						return ctx.Err()
 					}
 					return fmt.Errorf("watch the probe pods: %w", err)
@@ -345,7 +420,7 @@ func (r *run) loop(ctx context.Context, rv string) error {
 	return nil
 }
 
-func (r *run) watch(ctx context.Context, rv string) (watch.Interface, error) {
+func (r *run[R]) watch(ctx context.Context, rv string) (watch.Interface, error) {
 	return watchtools.NewRetryWatcherWithContext(ctx, rv, &cache.ListWatch{
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			return r.e.Client.CoreV1().Pods(r.ns).Watch(ctx, o)
@@ -353,7 +428,7 @@ func (r *run) watch(ctx context.Context, rv string) (watch.Interface, error) {
 	})
 }
 
-func (r *run) relist(ctx context.Context) (watch.Interface, error) {
+func (r *run[R]) relist(ctx context.Context) (watch.Interface, error) {
 	list, err := r.e.Client.CoreV1().Pods(r.ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, err
@@ -364,12 +439,12 @@ func (r *run) relist(ctx context.Context) (watch.Interface, error) {
 	return r.watch(ctx, list.ResourceVersion)
 }
 
-func (r *run) create(ctx context.Context, idx int) {
+func (r *run[R]) create(ctx context.Context, idx int) {
 	node := r.nodes[idx].Name
-	name := PodName("verify-", node)
+	name := PodName(r.purpose+"-", node)
 	pod := PodFor(name, node, PodOptions{
 		Image: r.e.Image, PullPolicy: r.e.PullPolicy,
-		Deadline: PodDeadline(r.timeout), Command: ProbeCommand(),
+		Deadline: PodDeadline(r.budget), Command: r.probe.Command(),
 	})
 	_, err := r.e.Client.CoreV1().Pods(r.ns).Create(ctx, pod, metav1.CreateOptions{})
 	select {
@@ -378,17 +453,17 @@ func (r *run) create(ctx context.Context, idx int) {
 	}
 }
 
-func (r *run) onCreated(m createMsg) {
+func (r *run[R]) onCreated(m createMsg) {
 	if m.err != nil {
 		reason := ReasonCreateFailed
 		if apierrors.IsForbidden(m.err) {
 			reason = ReasonForbidden
 		}
-		r.finish(m.idx, NodeResult{Node: r.nodes[m.idx].Name, State: StateUnknown, Reason: reason,
-			Message: "could not create the probe pod: " + firstLine(m.err.Error())})
+		r.finish(m.idx, r.probe.Failed(r.nodes[m.idx].Name, reason,
+			"could not create the probe pod: "+firstLine(m.err.Error())))
 		return
 	}
-	s := &slot{idx: m.idx, deadline: m.at.Add(r.timeout)}
+	s := &slot{idx: m.idx, deadline: m.at.Add(r.budget)}
 	r.byPod[m.pod] = s
 	if p, ok := r.early[m.pod]; ok {
 		delete(r.early, m.pod)
@@ -396,7 +471,7 @@ func (r *run) onCreated(m createMsg) {
 	}
 }
 
-func (r *run) onPod(pod *corev1.Pod) {
+func (r *run[R]) onPod(pod *corev1.Pod) {
 	s, ok := r.byPod[pod.Name]
 	if !ok {
 		r.early[pod.Name] = pod
@@ -406,7 +481,7 @@ func (r *run) onPod(pod *corev1.Pod) {
 		return
 	}
 	s.last = pod
-	if res, done := ClassifyPod(r.nodes[s.idx].Name, pod); done {
+	if res, done := r.probe.Read(r.nodes[s.idx].Name, pod); done {
 		s.done = true
 		r.finish(s.idx, res)
 	}
@@ -414,17 +489,17 @@ func (r *run) onPod(pod *corev1.Pod) {
 
 // onDeleted ends the wait for a pod someone deleted (or whose namespace
 // was deleted) before it produced a result.
-func (r *run) onDeleted(pod *corev1.Pod) {
+func (r *run[R]) onDeleted(pod *corev1.Pod) {
 	s, ok := r.byPod[pod.Name]
 	if !ok || s.done {
 		return
 	}
 	s.done = true
-	r.finish(s.idx, NodeResult{Node: r.nodes[s.idx].Name, State: StateUnknown, Reason: ReasonPodDeleted,
-		Message: "the probe pod was deleted before it finished (was the namespace " + r.ns + " deleted?)"})
+	r.finish(s.idx, r.probe.Failed(r.nodes[s.idx].Name, ReasonPodDeleted,
+		"the probe pod was deleted before it finished (was the namespace "+r.ns+" deleted?)"))
 }
 
-func (r *run) checkDeadlines() {
+func (r *run[R]) checkDeadlines() {
 	now := r.e.now()
 	for _, s := range r.byPod {
 		if s.done || now.Before(s.deadline) {
@@ -432,18 +507,23 @@ func (r *run) checkDeadlines() {
 		}
 		s.done = true
 		node := &r.nodes[s.idx]
-		res := NodeResult{Node: node.Name, State: StateUnknown, Reason: ReasonTimeout}
+		reason := ReasonTimeout
 		if !nodeReady(node) {
-			res.Reason = ReasonNodeNotReady
+			reason = ReasonNodeNotReady
 		}
-		res.Message = fmt.Sprintf("no result within --timeout=%s: %s", deadlineSeconds(r.timeout), PendingDetail(s.last))
-		r.finish(s.idx, res)
+		within := "--timeout=" + deadlineSeconds(r.timeout)
+		if r.budget > r.timeout {
+			within += " plus the " + deadlineSeconds(r.budget-r.timeout) + " window"
+		}
+		r.finish(s.idx, r.probe.Failed(node.Name, reason,
+			fmt.Sprintf("no result within %s: %s", within, PendingDetail(s.last))))
 	}
 }
 
 // finish records a node's result and frees its parallelism slot.
-func (r *run) finish(idx int, res NodeResult) {
+func (r *run[R]) finish(idx int, res R) {
 	r.results[idx] = res
+	r.have[idx] = true
 	r.open--
 	if r.ready[idx] {
 		<-r.sem
@@ -451,10 +531,11 @@ func (r *run) finish(idx int, res NodeResult) {
 }
 
 // finishOpen marks every node without a result (created or not).
-func (r *run) finishOpen(reason, msg string) {
+func (r *run[R]) finishOpen(reason, msg string) {
 	for i := range r.results {
-		if r.results[i].Node == "" {
-			r.results[i] = NodeResult{Node: r.nodes[i].Name, State: StateUnknown, Reason: reason, Message: msg}
+		if !r.have[i] {
+			r.results[i] = r.probe.Failed(r.nodes[i].Name, reason, msg)
+			r.have[i] = true
 		}
 	}
 	r.open = 0
@@ -470,9 +551,14 @@ func nodeReady(n *corev1.Node) bool {
 }
 
 // explainCreate turns an API error from creating our objects into advice.
-func explainCreate(what string, err error) error {
+func explainCreate(what, purpose string, err error) error {
 	if apierrors.IsForbidden(err) {
-		return fmt.Errorf("%s: %w; verify and exec need cluster-admin (privileged pods in a namespace of their own)", what, err)
+		who := purpose + " needs"
+		if purpose == verifyRun.Purpose {
+			// verify's users read this advice for exec too (same rights).
+			who = "verify and exec need"
+		}
+		return fmt.Errorf("%s: %w; %s cluster-admin (privileged pods in a namespace of their own)", what, err, who)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
