@@ -188,9 +188,12 @@ while :; do
 	nap
 	naps=$((naps + 1))
 	if [ "$samples" != unknown ]; then
-		if snap b && tool comm -3 "$W/a" "$W/b" >"$W/d" 2>/dev/null && lines "$W/d"; then
-			# comm -3 prints the lines only one side has: each mount
-			# added and each removed is one change.
+		if snap b && tool sort "$W/a" "$W/b" 2>/dev/null | tool uniq -u >"$W/d" 2>/dev/null && lines "$W/d"; then
+			# The lines only one snapshot has (every mountinfo line is
+			# unique: it starts with the mount's ID): each mount added
+			# and each removed is one change. Not comm: busybox images
+			# often lack it, and the host's cannot read this container's
+			# /tmp.
 			changes=$((changes + n))
 			samples=$((samples + 1))
 			mv -f "$W/b" "$W/a"

@@ -107,6 +107,7 @@ func OutputCompletion(formats ...string) cobra.CompletionFunc {
 // authority; TestOutputCompletionMatchesValidate keeps the two in step).
 // Empty means the default table or text, which needs no completion.
 var outputFormats = map[string][]string{
+	"measure": {"wide", "json", "yaml"},
 	"render":  {"yaml", "json"},
 	"status":  {"wide", "json", "yaml"},
 	"verify":  {"wide", "json", "yaml"},
@@ -115,8 +116,9 @@ var outputFormats = map[string][]string{
 
 // nodeArgCommands take node names as positional arguments: how many (0: any).
 var nodeArgCommands = map[string]int{
-	"exec":   1,
-	"verify": 0,
+	"exec":    1,
+	"measure": 0,
+	"verify":  0,
 }
 
 // RegisterCompletions wires the dynamic completions into the command tree

@@ -137,6 +137,7 @@ each affected pool, maxUnavailable at a time.`,
 	cmd.AddCommand(NewCmdWait(configFlags, streams))
 	cmd.AddCommand(NewCmdStatus(configFlags, streams))
 	cmd.AddCommand(NewCmdVerify(configFlags, streams))
+	cmd.AddCommand(NewCmdMeasure(configFlags, streams))
 	cmd.AddCommand(NewCmdExec(configFlags, streams))
 	// Node, pool, role and -o completions (complete.go).
 	RegisterCompletions(cmd, configFlags)

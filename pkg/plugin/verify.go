@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -15,13 +14,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 
-	"github.com/oc-kubens/oc-kubens/pkg/mcp"
 	"github.com/oc-kubens/oc-kubens/pkg/verify"
 )
 
@@ -43,17 +40,10 @@ const (
 type VerifyOptions struct {
 	configFlags *genericclioptions.ConfigFlags
 
-	Nodes           []string
-	AllNodes        bool
-	Selector        string
-	Pool            string
-	Image           string
-	ImagePullPolicy string
-	Parallelism     int
-	Timeout         time.Duration
-	Keep            bool
-	Expect          string
-	Output          string
+	nodeSelection
+	podRunFlags
+	Expect string
+	Output string
 
 	clients  *clusterClients
 	expect   verify.State
@@ -120,13 +110,8 @@ Exit status: 0 when every node is in the --expect state, 1 when any is not
 		return &ExitError{Code: verifyExitCannotRun, Err: newUsageError(c, err)}
 	})
 	f := cmd.Flags()
-	f.BoolVar(&o.AllNodes, "all-nodes", false, "Verify every node of the cluster.")
-	f.StringVarP(&o.Selector, "selector", "l", "", "Verify the nodes matching this label selector.")
-	f.StringVar(&o.Pool, "pool", "", "Verify the nodes of this MachineConfigPool.")
-	addDebugPodFlags(cmd, &o.Image, &o.ImagePullPolicy)
-	f.IntVar(&o.Parallelism, "parallelism", verify.DefaultParallelism, "How many nodes to probe at once (pods on nodes already NotReady do not count).")
-	f.DurationVar(&o.Timeout, "timeout", verify.DefaultTimeout, "How long each node's probe may take, image pull included; a node that takes longer is Unknown(Timeout), or Unknown(NodeNotReady).")
-	f.BoolVar(&o.Keep, "keep", false, "Keep the temporary namespace and its pods for debugging (they stop by themselves after --timeout plus 30s).")
+	o.nodeSelection.addFlags(cmd, "Verify")
+	o.podRunFlags.addFlags(cmd)
 	f.StringVar(&o.Expect, "expect", "encapsulated", "The state every node must be in for exit status 0: encapsulated or not-encapsulated.")
 	f.StringVarP(&o.Output, "output", "o", "", "Output format: wide, json or yaml; a table when empty.")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"wide", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
@@ -155,19 +140,8 @@ func (o *VerifyOptions) Complete(_ *cobra.Command, args []string) error {
 
 // Validate checks the flags.
 func (o *VerifyOptions) Validate() error {
-	chosen := 0
-	for _, set := range []bool{len(o.Nodes) > 0, o.AllNodes, o.Selector != "", o.Pool != ""} {
-		if set {
-			chosen++
-		}
-	}
-	if chosen != 1 {
-		return usageErr(errors.New("say which nodes to verify: name them, or use exactly one of --all-nodes, -l SELECTOR or --pool NAME"))
-	}
-	if o.Selector != "" {
-		if _, err := labels.Parse(o.Selector); err != nil {
-			return usageErr(fmt.Errorf("--selector: %w", err))
-		}
+	if err := o.nodeSelection.validate("verify"); err != nil {
+		return err
 	}
 	if o.expect == "" {
 		return usageErr(fmt.Errorf("--expect must be encapsulated or not-encapsulated, got %q", o.Expect))
@@ -177,13 +151,7 @@ func (o *VerifyOptions) Validate() error {
 	default:
 		return usageErr(fmt.Errorf("unsupported output format %q: use -o wide, -o json or -o yaml", o.Output))
 	}
-	if o.Parallelism < 1 {
-		return usageErr(fmt.Errorf("--parallelism must be at least 1, got %d", o.Parallelism))
-	}
-	if o.Timeout < time.Second {
-		return usageErr(fmt.Errorf("--timeout must be at least 1s, got %s", o.Timeout))
-	}
-	return validatePullPolicy(o.ImagePullPolicy)
+	return o.podRunFlags.validate()
 }
 
 // usageErr marks flag mistakes; they exit 2 like every "could not run".
@@ -231,7 +199,7 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 		// timeout says nothing either way, so EXPECTED is unknown, not "-".
 		fmt.Fprintf(o.ErrOut, "warning: %s; EXPECTED is unknown\n", oneLine(mcErr))
 	}
-	if o.nodeObjs, err = o.selectNodes(ctx, mcAPI, mcErr); err != nil {
+	if o.nodeObjs, err = o.selectNodes(ctx, o.clients, mcAPI, mcErr); err != nil {
 		return cannot(err)
 	}
 	if len(o.nodeObjs) == 0 {
@@ -249,16 +217,7 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 	}
 
 	sweepStale(ctx, o.clients, o.ErrOut)
-	eng := &verify.Engine{
-		Client:      o.clients.kube,
-		Image:       image,
-		PullPolicy:  corev1.PullPolicy(o.ImagePullPolicy),
-		Parallelism: o.Parallelism,
-		Timeout:     o.Timeout,
-		Keep:        o.Keep,
-		Log:         o.ErrOut,
-	}
-	out, err := eng.Run(ctx, o.nodeObjs)
+	out, err := o.engine(o.clients, image, o.ErrOut).Run(ctx, o.nodeObjs)
 	if out != nil && out.Namespace != "" && !o.Keep && out.CleanupErr == nil {
 		fmt.Fprintf(o.ErrOut, "Deleted namespace %s\n", out.Namespace)
 	}
@@ -336,71 +295,6 @@ func (o *VerifyOptions) fillExpected(ctx context.Context, results []verify.NodeR
 			results[i].Expected = o.expected.For(ctx, &o.nodeObjs[i])
 		}
 	}
-}
-
-// selectNodes resolves the node arguments, sorted by name. mcErr is why it
-// is unknown whether the MachineConfig API exists (see machineConfigAPI).
-func (o *VerifyOptions) selectNodes(ctx context.Context, mcAPI bool, mcErr error) ([]corev1.Node, error) {
-	nodes := o.clients.kube.CoreV1().Nodes()
-	var out []corev1.Node
-	switch {
-	case len(o.Nodes) > 0:
-		seen := map[string]bool{}
-		for _, name := range o.Nodes {
-			name = strings.TrimPrefix(strings.TrimPrefix(name, "node/"), "nodes/")
-			if seen[name] {
-				continue
-			}
-			seen[name] = true
-			n, err := nodes.Get(ctx, name, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
-				return nil, fmt.Errorf("node %q not found; list the nodes with: oc get nodes", name)
-			}
-			if err != nil {
-				return nil, explainAPIError(err, "get node "+name)
-			}
-			out = append(out, *n)
-		}
-	case o.Pool != "":
-		if mcErr != nil {
-			return nil, fmt.Errorf("--pool needs the MachineConfig API: %w", mcErr)
-		}
-		if !mcAPI {
-			return nil, fmt.Errorf("--pool needs the MachineConfig API, which this cluster does not have; use --all-nodes or -l SELECTOR")
-		}
-		pools, err := o.clients.mcfg.MachineconfigurationV1().MachineConfigPools().List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return nil, explainAPIError(err, "list MachineConfigPools")
-		}
-		found := false
-		var names []string
-		for _, p := range pools.Items {
-			names = append(names, p.Name)
-			found = found || p.Name == o.Pool
-		}
-		if !found {
-			return nil, fmt.Errorf("MachineConfigPool %q not found; pools: %s", o.Pool, strings.Join(names, ", "))
-		}
-		all, err := nodes.List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return nil, explainAPIError(err, "list nodes")
-		}
-		// A node belongs to the pool the MCO puts it in: custom pools take
-		// their nodes out of worker.
-		for i := range all.Items {
-			if p, err := mcp.PoolForNode(pools.Items, &all.Items[i]); err == nil && p == o.Pool {
-				out = append(out, all.Items[i])
-			}
-		}
-	default:
-		l, err := nodes.List(ctx, metav1.ListOptions{LabelSelector: o.Selector})
-		if err != nil {
-			return nil, explainAPIError(err, "list nodes")
-		}
-		out = l.Items
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
 }
 
 // resolveImage picks the debug pod image the way oc debug does: the flag,

@@ -284,6 +284,28 @@ func checks(state State, mech Mechanism, rep *Report) []Check {
 // (Pending, Running, or pulling its image) gives ok=false.
 func ClassifyPod(node string, pod *corev1.Pod) (res NodeResult, done bool) {
 	res = NodeResult{Node: node, State: StateUnknown}
+	report, reason, message, done := FinishedPod(pod)
+	switch {
+	case !done:
+		return res, false
+	case reason != "":
+		res.Reason, res.Message = reason, message
+		return res, true
+	}
+	rep, err := ParseReport(report)
+	if err != nil {
+		res.Reason = ReasonBadReport
+		res.Message = "the probe's report was rejected: " + err.Error()
+		return res, true
+	}
+	return Classify(node, rep), true
+}
+
+// FinishedPod reads a pod of a run, whatever its probe: done is false while
+// the pod is on its way. Once done, report is the termination message of a
+// probe container that exited 0, or reason (a stable identifier such as
+// ProbeFailed, Timeout, ImagePullBackOff) and message say why there is none.
+func FinishedPod(pod *corev1.Pod) (report []byte, reason, message string, done bool) {
 	var cs *corev1.ContainerStatus
 	for i := range pod.Status.ContainerStatuses {
 		if pod.Status.ContainerStatuses[i].Name == ProbeContainer {
@@ -293,38 +315,28 @@ func ClassifyPod(node string, pod *corev1.Pod) (res NodeResult, done bool) {
 	if cs != nil && cs.State.Terminated != nil {
 		t := cs.State.Terminated
 		if t.ExitCode == 0 {
-			rep, err := ParseReport([]byte(t.Message))
-			if err != nil {
-				res.Reason = ReasonBadReport
-				res.Message = "the probe's report was rejected: " + err.Error()
-				return res, true
-			}
-			return Classify(node, rep), true
+			return []byte(t.Message), "", "", true
 		}
-		res.Reason = ReasonProbeFailed
-		res.Message = fmt.Sprintf("the probe exited with code %d: %s", t.ExitCode, firstLine(t.Message))
+		message = fmt.Sprintf("the probe exited with code %d: %s", t.ExitCode, firstLine(t.Message))
 		if t.Reason != "" && t.Reason != "Error" {
-			res.Message = fmt.Sprintf("the probe ended with %s (exit code %d): %s", t.Reason, t.ExitCode, firstLine(t.Message))
+			message = fmt.Sprintf("the probe ended with %s (exit code %d): %s", t.Reason, t.ExitCode, firstLine(t.Message))
 		}
-		return res, true
+		return nil, ReasonProbeFailed, message, true
 	}
 	if pod.Status.Phase == corev1.PodFailed {
 		// Rejected by the kubelet (admission, deadline) before running.
 		switch pod.Status.Reason {
 		case "DeadlineExceeded":
-			res.Reason = ReasonTimeout
+			reason = ReasonTimeout
 		case "":
-			res.Reason = ReasonProbeFailed
+			reason = ReasonProbeFailed
 		default:
-			res.Reason = sanitizeReason(pod.Status.Reason)
+			reason = sanitizeReason(pod.Status.Reason)
 		}
-		res.Message = "the probe pod failed: " + firstLine(pod.Status.Message)
-		return res, true
+		return nil, reason, "the probe pod failed: " + firstLine(pod.Status.Message), true
 	}
 	if pod.Status.Phase == corev1.PodSucceeded {
-		res.Reason = ReasonBadReport
-		res.Message = "the probe pod succeeded without a container status"
-		return res, true
+		return nil, ReasonBadReport, "the probe pod succeeded without a container status", true
 	}
 	if cs != nil && cs.State.Waiting != nil {
 		switch w := cs.State.Waiting; w.Reason {
@@ -332,12 +344,10 @@ func ClassifyPod(node string, pod *corev1.Pod) (res NodeResult, done bool) {
 			"CreateContainerConfigError", "CreateContainerError", "RunContainerError":
 			// ErrImagePull is left to run: it turns into ImagePullBackOff
 			// when it is not a passing hiccup.
-			res.Reason = w.Reason
-			res.Message = firstLine(w.Message)
-			return res, true
+			return nil, w.Reason, firstLine(w.Message), true
 		}
 	}
-	return res, false
+	return nil, "", "", false
 }
 
 // PendingDetail describes a pod that is still on its way, for the message of

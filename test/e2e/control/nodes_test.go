@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/oc-kubens/oc-kubens/pkg/measure"
 	"github.com/oc-kubens/oc-kubens/pkg/plugin"
 	vfy "github.com/oc-kubens/oc-kubens/pkg/verify"
 	"github.com/oc-kubens/oc-kubens/test/harness"
@@ -68,6 +72,16 @@ func TestEnableDisableOnRealNodes(t *testing.T) {
 		}
 	}
 	expectAll(node.Plain)
+	// measure before: the baseline for after.
+	measureFlags := append([]string{"measure", "--all-nodes", "--duration", "3s"}, imageFlags...)
+	mr := runBinary(t, kc, append(measureFlags, "-o", "json")...)
+	if mr.code != 0 {
+		t.Fatalf("measure: %s", mr)
+	}
+	baseline := filepath.Join(t.TempDir(), "before.json")
+	if err := os.WriteFile(baseline, []byte(mr.stdout), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	start := time.Now()
 	r := runBinary(t, kc, "enable", "--yes", "--wait", "--timeout", "5m")
@@ -128,6 +142,42 @@ func TestEnableDisableOnRealNodes(t *testing.T) {
 			}
 		}
 	}
+
+	t.Run("measure against the baseline: systemd sees fewer mounts", func(t *testing.T) {
+		mr := runBinary(t, kc, append(measureFlags, "--baseline", baseline, "-o", "json")...)
+		if mr.code != 0 {
+			t.Fatalf("measure --baseline: %s", mr)
+		}
+		var cmp struct {
+			Kind  string                   `json:"kind"`
+			Nodes []measure.NodeComparison `json:"nodes"`
+		}
+		if err := json.Unmarshal([]byte(mr.stdout), &cmp); err != nil {
+			t.Fatal(err)
+		}
+		if cmp.Kind != "MeasureComparison" || len(cmp.Nodes) != 3 {
+			t.Fatalf("kind %q with %d nodes, want MeasureComparison of 3", cmp.Kind, len(cmp.Nodes))
+		}
+		maxCPU := 100 * float64(runtime.NumCPU())
+		for _, n := range cmp.Nodes {
+			if n.Presence != measure.Both || n.PID1MountsBefore == nil || n.PID1MountsAfter == nil || n.HiddenAfter == nil || n.CPUBefore == nil || n.CPUAfter == nil {
+				t.Errorf("%s: incomplete comparison %+v", n.Node, n)
+				continue
+			}
+			// The measure pod's own mounts (namespace pins, shm, its
+			// volumes) are in PID 1's table only while it is plain.
+			if *n.PID1MountsBefore <= *n.PID1MountsAfter || *n.HiddenAfter <= 0 {
+				t.Errorf("%s: PID 1 saw %d mounts plain and %d encapsulated, %d hidden: want fewer once encapsulated, some hidden",
+					n.Node, *n.PID1MountsBefore, *n.PID1MountsAfter, *n.HiddenAfter)
+			}
+			for _, cpu := range []float64{*n.CPUBefore, *n.CPUAfter} {
+				if cpu < 0 || cpu > maxCPU {
+					t.Errorf("%s: systemd CPU %.2f%%, want between 0 and %.0f%%", n.Node, cpu, maxCPU)
+				}
+			}
+			t.Logf("%s: systemd CPU %.2f%% -> %.2f%%, PID 1 mounts %d -> %d, hidden %d", n.Node, *n.CPUBefore, *n.CPUAfter, *n.PID1MountsBefore, *n.PID1MountsAfter, *n.HiddenAfter)
+		}
+	})
 
 	t.Run("exec lists what kubensenter lists on the node", func(t *testing.T) {
 		m := c.Machine("worker-0")
