@@ -5,15 +5,13 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/oc-kubens/oc-kubens/internal/kvreport"
 )
 
 // MaxReportSize is the largest report accepted. The kubelet keeps at most
 // 4096 bytes of a termination message; a v1 report is about 400 bytes.
 const MaxReportSize = 4096
-
-// maxValueLen bounds every value; the longest legitimate one is a 20-digit
-// tick counter.
-const maxValueLen = 32
 
 // Report is a parsed, validated measure report (format v1). Counts and
 // counters are -1 where the probe said "unknown".
@@ -76,56 +74,14 @@ const unknown = "unknown"
 // values of 1 to 32 characters from [A-Za-z0-9._:-], each value valid for
 // its key, and the values consistent with each other.
 func ParseReport(data []byte) (*Report, error) {
-	if len(data) > MaxReportSize {
-		return nil, fmt.Errorf("report is %d bytes, more than the %d allowed", len(data), MaxReportSize)
-	}
-	s := strings.TrimSuffix(string(data), "\n")
-	lines := strings.Split(s, "\n")
-	if lines[0] != ReportHeader {
-		if strings.HasPrefix(lines[0], "kubens-measure ") {
-			return nil, fmt.Errorf("unsupported report version \"%s\": this oc-kubens reads %q", printable(lines[0]), ReportHeader)
-		}
-		return nil, ErrNotReport
-	}
-	if len(lines) < 2 || lines[len(lines)-1] != "end" {
-		return nil, errors.New("report is truncated: no end line")
-	}
-	known := make(map[string]bool, len(reportKeys))
-	for _, k := range reportKeys {
-		known[k] = true
-	}
-	vals := make(map[string]string, len(reportKeys))
-	for i, line := range lines[1 : len(lines)-1] {
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			return nil, fmt.Errorf("line %d: want key=value, got \"%s\"", i+2, printable(line))
-		}
-		if !known[k] {
-			return nil, fmt.Errorf("line %d: unknown key \"%s\"", i+2, printable(k))
-		}
-		if _, dup := vals[k]; dup {
-			return nil, fmt.Errorf("line %d: duplicate key %q", i+2, k)
-		}
-		if err := checkValue(v); err != nil {
-			return nil, fmt.Errorf("line %d: %s: %w", i+2, k, err)
-		}
-		vals[k] = v
-	}
-	for _, k := range reportKeys {
-		if _, ok := vals[k]; !ok {
-			return nil, fmt.Errorf("missing key %q", k)
-		}
-	}
 	// The probe writes the keys in one order; holding to it makes every
 	// accepted report byte for byte what Format writes.
-	for i, line := range lines[1 : len(lines)-1] {
-		if k, _, _ := strings.Cut(line, "="); k != reportKeys[i] {
-			return nil, fmt.Errorf("line %d: key %q out of order, want %q", i+2, k, reportKeys[i])
-		}
+	vals, err := kvreport.Grammar{Header: ReportHeader, Keys: reportKeys, Ordered: true, MaxSize: MaxReportSize, NotReport: ErrNotReport}.Parse(data)
+	if err != nil {
+		return nil, err
 	}
 
 	var r Report
-	var err error
 	field := func(k string, f func(string) error) {
 		if err == nil {
 			if e := f(vals[k]); e != nil {
@@ -256,24 +212,6 @@ func digits(v string) bool {
 	return v != ""
 }
 
-func checkValue(v string) error {
-	if v == "" {
-		return errors.New("empty value")
-	}
-	if len(v) > maxValueLen {
-		return fmt.Errorf("value longer than %d characters", maxValueLen)
-	}
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == ':', c == '-':
-		default:
-			return fmt.Errorf("value has a character outside [A-Za-z0-9._:-]: \"%s\"", printable(v))
-		}
-	}
-	return nil
-}
-
 // Format writes the report back in the v1 grammar, as the probe does;
 // ParseReport(Format(r)) gives r again. The name follows verify's Report:
 // tests and simulated nodes use it to stand in for the probe.
@@ -309,15 +247,4 @@ func (r *Report) Format() string {
 	}
 	b.WriteString("end\n")
 	return b.String()
-}
-
-// printable shortens untrusted text and escapes anything but printable
-// ASCII, for error messages.
-func printable(s string) string {
-	const max = 40
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
-	q := strconv.QuoteToASCII(s)
-	return q[1 : len(q)-1]
 }

@@ -5,15 +5,13 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/oc-kubens/oc-kubens/internal/kvreport"
 )
 
 // MaxReportSize is the largest report accepted. The kubelet keeps at most
 // 4096 bytes of a termination message; a v1 report is about 500 bytes.
 const MaxReportSize = 4096
-
-// maxValueLen bounds every value; the longest legitimate one is a 20-digit
-// inode number.
-const maxValueLen = 32
 
 // NSRef is a mount namespace as the probe saw it: its inode number in
 // decimal, NSNone when the process or pin is absent, or NSDenied when it
@@ -85,50 +83,12 @@ var ErrNotReport = errors.New("not a kubens probe report")
 // with every known key exactly once, no other key, values of 1 to 32
 // characters from [A-Za-z0-9._:-], and each value valid for its key.
 func ParseReport(data []byte) (*Report, error) {
-	if len(data) > MaxReportSize {
-		return nil, fmt.Errorf("report is %d bytes, more than the %d allowed", len(data), MaxReportSize)
-	}
-	s := string(data)
-	s = strings.TrimSuffix(s, "\n")
-	lines := strings.Split(s, "\n")
-	if lines[0] != ReportHeader {
-		if strings.HasPrefix(lines[0], "kubens-probe ") {
-			return nil, fmt.Errorf("unsupported report version \"%s\": this oc-kubens reads %q", printable(lines[0]), ReportHeader)
-		}
-		return nil, ErrNotReport
-	}
-	if len(lines) < 2 || lines[len(lines)-1] != "end" {
-		return nil, errors.New("report is truncated: no end line")
-	}
-	vals := make(map[string]string, len(reportKeys))
-	known := make(map[string]bool, len(reportKeys))
-	for _, k := range reportKeys {
-		known[k] = true
-	}
-	for i, line := range lines[1 : len(lines)-1] {
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			return nil, fmt.Errorf("line %d: want key=value, got \"%s\"", i+2, printable(line))
-		}
-		if !known[k] {
-			return nil, fmt.Errorf("line %d: unknown key \"%s\"", i+2, printable(k))
-		}
-		if _, dup := vals[k]; dup {
-			return nil, fmt.Errorf("line %d: duplicate key %q", i+2, k)
-		}
-		if err := checkValue(v); err != nil {
-			return nil, fmt.Errorf("line %d: %s: %w", i+2, k, err)
-		}
-		vals[k] = v
-	}
-	for _, k := range reportKeys {
-		if _, ok := vals[k]; !ok {
-			return nil, fmt.Errorf("missing key %q", k)
-		}
+	vals, err := kvreport.Grammar{Header: ReportHeader, Keys: reportKeys, Ordered: false, MaxSize: MaxReportSize, NotReport: ErrNotReport}.Parse(data)
+	if err != nil {
+		return nil, err
 	}
 
 	var r Report
-	var err error
 	field := func(k string, f func(string) error) {
 		if err == nil {
 			if e := f(vals[k]); e != nil {
@@ -238,24 +198,6 @@ func ParseReport(data []byte) (*Report, error) {
 	return &r, nil
 }
 
-func checkValue(v string) error {
-	if v == "" {
-		return errors.New("empty value")
-	}
-	if len(v) > maxValueLen {
-		return fmt.Errorf("value longer than %d characters", maxValueLen)
-	}
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == ':', c == '-':
-		default:
-			return fmt.Errorf("value has a character outside [A-Za-z0-9._:-]: \"%s\"", printable(v))
-		}
-	}
-	return nil
-}
-
 // Format writes the report back in the v1 grammar; ParseReport(Format(r))
 // gives r again. Tests and the benchmark's simulated agent use it.
 func (r *Report) Format() string {
@@ -289,15 +231,4 @@ func (r *Report) Format() string {
 	}
 	b.WriteString("end\n")
 	return b.String()
-}
-
-// printable shortens untrusted text and escapes anything but printable
-// ASCII, for error messages (callers quote it with %q).
-func printable(s string) string {
-	const max = 40
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
-	q := strconv.QuoteToASCII(s)
-	return q[1 : len(q)-1]
 }
