@@ -2,10 +2,8 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"text/tabwriter"
@@ -15,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"sigs.k8s.io/yaml"
 
 	"github.com/oc-kubens/oc-kubens/pkg/measure"
 	"github.com/oc-kubens/oc-kubens/pkg/verify"
@@ -210,9 +207,8 @@ func (o *MeasureOptions) Run(ctx context.Context) error {
 }
 
 func (o *MeasureOptions) printReport(r *measure.MeasureReport) error {
-	switch o.Output {
-	case "json", "yaml":
-		return printDocument(o.Out, o.Output, r)
+	if done, err := printStructured(o.Out, o.Output, r); done {
+		return err
 	}
 	w := tabwriter.NewWriter(o.Out, 0, 4, 3, ' ', 0)
 	wide := o.Output == "wide"
@@ -250,9 +246,8 @@ type measureComparison struct {
 }
 
 func (o *MeasureOptions) printComparison(c measure.Comparison) error {
-	switch o.Output {
-	case "json", "yaml":
-		return printDocument(o.Out, o.Output, measureComparison{APIVersion: measure.ReportAPIVersion, Kind: "MeasureComparison", Comparison: c})
+	if done, err := printStructured(o.Out, o.Output, measureComparison{APIVersion: measure.ReportAPIVersion, Kind: "MeasureComparison", Comparison: c}); done {
+		return err
 	}
 	w := tabwriter.NewWriter(o.Out, 0, 4, 3, ' ', 0)
 	fmt.Fprintln(w, "NODE\tMEASURED\tSYSTEMD-CPU BEFORE\tAFTER\tDIFF\tMOUNT-UNITS BEFORE\tAFTER\tHIDDEN BEFORE\tAFTER")
@@ -268,23 +263,6 @@ func (o *MeasureOptions) printComparison(c measure.Comparison) error {
 	_, err := fmt.Fprintf(o.Out, "Cluster (%d node(s) on both sides, %d new, %d gone): systemd CPU avg %s -> %s (%s) over %d node(s); mount units %s -> %s over %d node(s).\n",
 		cl.Both, cl.New, cl.Gone, percentP(cl.AvgCPUBefore), percentP(cl.AvgCPUAfter), signedPercentP(cl.AvgCPUDelta), cl.CPUNodes,
 		countP(cl.MountUnitsBefore), countP(cl.MountUnitsAfter), cl.UnitNodes)
-	return err
-}
-
-// printDocument writes v as indented JSON or as YAML.
-func printDocument(w io.Writer, format string, v any) error {
-	b, err := json.MarshalIndent(v, "", "    ")
-	if err != nil {
-		return err
-	}
-	if format == "yaml" {
-		if b, err = yaml.JSONToYAML(b); err != nil {
-			return err
-		}
-		_, err = w.Write(b)
-		return err
-	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
 	return err
 }
 

@@ -89,4 +89,12 @@ func TestMeasureTables(t *testing.T) {
 	if !strings.Contains(out.String(), `"kind": "MeasureComparison"`) || !strings.Contains(out.String(), `"presence": "Gone"`) {
 		t.Errorf("json comparison:\n%s", out.String())
 	}
+	out.Reset()
+	o.Output = "yaml"
+	if err := o.printComparison(cmp); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "kind: MeasureComparison") || !strings.Contains(out.String(), "presence: Gone") {
+		t.Errorf("yaml comparison:\n%s", out.String())
+	}
 }

@@ -242,7 +242,7 @@ func (m *MCO) update(ctx context.Context, name, target string) error {
 // Rebooter is a MachineHost and the node one of its machines.
 func (m *MCO) machine(name string) (hostedMachine, bool) {
 	host, ok := m.reboot.(MachineHost)
-	if !ok || m.reboot == nil {
+	if !ok {
 		return hostedMachine{}, false
 	}
 	root, ok := host.MachineRoot(name)
