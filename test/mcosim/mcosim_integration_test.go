@@ -216,16 +216,21 @@ func poolLine(p *mcfgv1.MachineConfigPool) string {
 		p.Status.DegradedMachineCount, strings.Join(cs, ","))
 }
 
-// poolDone is the MCO e2e helpers' completion test.
+// poolDone is the MCO e2e helpers' completion test, on a fresh read of
+// the pool.
 func (e *env) poolDone(name string, machines int32) func() (bool, string) {
-	return func() (bool, string) {
-		p := e.pool(name)
-		ok := p.Spec.Configuration.Name != "" && p.Status.Configuration.Name == p.Spec.Configuration.Name &&
-			cond(p, mcfgv1.MachineConfigPoolUpdated).Status == corev1.ConditionTrue &&
-			p.Status.MachineCount == machines && p.Status.UpdatedMachineCount == machines &&
-			p.Status.ReadyMachineCount == machines && p.Status.ObservedGeneration >= p.Generation
-		return ok, poolLine(p)
-	}
+	return func() (bool, string) { return poolDoneOf(e.pool(name), machines) }
+}
+
+// poolDoneOf is poolDone on a pool already read. A condition that also
+// looks at the pool's spec must judge both on one read: with two, a render
+// between them pairs the old config's completion with the new spec.
+func poolDoneOf(p *mcfgv1.MachineConfigPool, machines int32) (bool, string) {
+	ok := p.Spec.Configuration.Name != "" && p.Status.Configuration.Name == p.Spec.Configuration.Name &&
+		cond(p, mcfgv1.MachineConfigPoolUpdated).Status == corev1.ConditionTrue &&
+		p.Status.MachineCount == machines && p.Status.UpdatedMachineCount == machines &&
+		p.Status.ReadyMachineCount == machines && p.Status.ObservedGeneration >= p.Generation
+	return ok, poolLine(p)
 }
 
 func sourceNames(p *mcfgv1.MachineConfigPool) []string {
@@ -564,8 +569,8 @@ func TestRenderFailure(t *testing.T) {
 	}
 	m.FailRender("worker", "")
 	e.eventually(20*time.Second, "rendered and rolled out once fixed", func() (bool, string) {
-		ok, line := e.poolDone("worker", 1)()
 		p := e.pool("worker")
+		ok, line := poolDoneOf(p, 1)
 		return ok && p.Spec.Configuration.Name != before &&
 			cond(p, mcfgv1.MachineConfigPoolRenderDegraded).Status == corev1.ConditionFalse &&
 			cond(p, mcfgv1.MachineConfigPoolDegraded).Status == corev1.ConditionFalse, line
@@ -718,12 +723,14 @@ func TestBootstrap500Nodes(t *testing.T) {
 	start = time.Now()
 	e.createMC("99-kubens-worker", "worker", enableKubens)
 	e.eventually(2*time.Minute, "worker rolled", func() (bool, string) {
-		ok, line := e.poolDone("worker", 397)()
-		return ok && contains(sourceNames(e.pool("worker")), "99-kubens-worker"), line
+		p := e.pool("worker")
+		ok, line := poolDoneOf(p, 397)
+		return ok && contains(sourceNames(p), "99-kubens-worker"), line
 	})
 	e.eventually(time.Minute, "infra rolled", func() (bool, string) {
-		ok, line := e.poolDone("infra", 100)()
-		return ok && contains(sourceNames(e.pool("infra")), "99-kubens-worker"), line
+		p := e.pool("infra")
+		ok, line := poolDoneOf(p, 100)
+		return ok && contains(sourceNames(p), "99-kubens-worker"), line
 	})
 	t.Logf("497 nodes rolled at maxUnavailable 25%% in %s", time.Since(start).Round(time.Millisecond))
 }

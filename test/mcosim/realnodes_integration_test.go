@@ -61,7 +61,7 @@ func TestRealNodesRollIntoEncapsulation(t *testing.T) {
 	e.createMC("99-kubens-worker", "worker", enableKubens)
 	e.eventually(3*time.Minute, "workers encapsulated", func() (bool, string) {
 		p := e.pool("worker")
-		ok, line := e.poolDone("worker", 2)()
+		ok, line := poolDoneOf(p, 2)
 		return ok && contains(sourceNames(p), "99-kubens-worker"), line
 	})
 	t.Logf("enable rolled out on 2 real workers in %s", time.Since(start).Round(time.Millisecond))
@@ -79,7 +79,7 @@ func TestRealNodesRollIntoEncapsulation(t *testing.T) {
 	}
 	e.eventually(3*time.Minute, "workers plain again", func() (bool, string) {
 		p := e.pool("worker")
-		ok, line := e.poolDone("worker", 2)()
+		ok, line := poolDoneOf(p, 2)
 		return ok && !contains(sourceNames(p), "99-kubens-worker"), line
 	})
 	t.Logf("disable rolled out on 2 real workers in %s", time.Since(start).Round(time.Millisecond))

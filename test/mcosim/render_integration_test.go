@@ -64,8 +64,8 @@ func TestIgnition22MachineConfigs(t *testing.T) {
 	sctp := e.applyFixture("load-sctp-module-2.2.yaml")
 	kubens := e.applyFixture("kubens-enable-2.2.yaml")
 	e.eventually(30*time.Second, "worker rolled out with both 2.2 configs", func() (bool, string) {
-		ok, line := e.poolDone("worker", 1)()
 		p := e.pool("worker")
+		ok, line := poolDoneOf(p, 1)
 		rd := cond(p, mcfgv1.MachineConfigPoolRenderDegraded)
 		if rd.Status == corev1.ConditionTrue {
 			e.t.Fatalf("RenderDegraded: %s", rd.Message)
