@@ -55,6 +55,11 @@ type PoolStatus struct {
 	// ZTP is true when the pool encapsulates through the telco
 	// container-mount-namespace.service instead.
 	ZTP bool `json:"ztpContainerMountNamespace"`
+	// Wrapped lists the units the rolled-out config (CurrentConfig) runs
+	// through kubensenter (oc kubens wrap, or a drop-in of the same name
+	// made by hand), sorted; empty when none or the config is unknown. A
+	// change to it is pending like any other (PendingChange).
+	Wrapped []string `json:"wrapped"`
 
 	Updated        bool   `json:"updated"`
 	Updating       bool   `json:"updating"`
@@ -148,6 +153,16 @@ func (r *configReader) state(mcName, unit string) UnitState {
 func (r *configReader) ztp(mcName string) bool {
 	pc := r.config(mcName)
 	return pc.ok && !pc.empty && manifests.ZTPPresent(pc.cfg)
+}
+
+// wrapped lists the units the named config wraps with kubensenter, sorted;
+// empty when it wraps none or is missing or unreadable.
+func (r *configReader) wrapped(mcName string) []string {
+	pc := r.config(mcName)
+	if !pc.ok || pc.empty {
+		return []string{}
+	}
+	return manifests.WrappedUnits(pc.cfg)
 }
 
 func mcUnitState(mc *mcfgv1.MachineConfig, unit string) UnitState {
@@ -250,6 +265,7 @@ func Derive(s Snapshot) Report {
 		// ZTP by presence: its unit has no [Install] section and configs
 		// since 2023 do not set enabled, so the flag says nothing.
 		ps.ZTP = r.ztp(ps.CurrentConfig) || inputsCarryZTP(p, s.MachineConfigs)
+		ps.Wrapped = r.wrapped(ps.CurrentConfig)
 		for j := range s.MachineConfigs {
 			mc := &s.MachineConfigs[j]
 			if !manifests.IsManaged(mc) {

@@ -9,6 +9,8 @@ import (
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/oc-kubens/oc-kubens/pkg/manifests"
 )
 
 func TestDerivePools(t *testing.T) {
@@ -33,7 +35,7 @@ func TestDerivePools(t *testing.T) {
 			},
 			check: func(t *testing.T, ps PoolStatus) {
 				want := PoolStatus{Name: "worker", Kubens: UnitEnabled, CurrentConfig: "rendered-worker-2", DesiredConfig: "rendered-worker-2",
-					DesiredKubens: UnitEnabled, EnabledBy: []string{"99-kubens-worker"}, Managed: []string{"99-kubens-worker"},
+					DesiredKubens: UnitEnabled, EnabledBy: []string{"99-kubens-worker"}, Managed: []string{"99-kubens-worker"}, Wrapped: []string{},
 					Updated: true, MachineCount: 3, ReadyMachineCount: 3, UpdatedMachineCount: 3, MaxUnavailable: 1}
 				if !reflect.DeepEqual(ps, want) {
 					t.Fatalf("got  %+v\nwant %+v", ps, want)
@@ -271,5 +273,50 @@ func TestDeriveZTPWithoutEnabledFlag(t *testing.T) {
 				t.Errorf("kubens = %s, want disabled", ps.Kubens)
 			}
 		})
+	}
+}
+
+// wrapRendered is a rendered config that enables kubens.service and wraps
+// units with the kubensenter drop-in; an empty drop-in (Ignition deletes it)
+// does not count.
+func wrapRendered(name, pool string, units ...string) mcfgv1.MachineConfig {
+	var us []string
+	for _, u := range units {
+		us = append(us, `{"name":"`+u+`","dropins":[{"name":"`+manifests.WrapDropInName+`","contents":"[Service]\nExecStart=\nExecStart=/usr/bin/kubensenter /usr/bin/x\n"}]}`)
+	}
+	us = append(us, `{"name":"kubens.service","enabled":true}`, `{"name":"gone.service","dropins":[{"name":"`+manifests.WrapDropInName+`"}]}`)
+	return withRaw(rendered(name, pool, nil), `{"ignition":{"version":"3.4.0"},"systemd":{"units":[`+strings.Join(us, ",")+`]}}`)
+}
+
+// TestDeriveWrapped: a pool's wrapped units are those of the config it has
+// rolled out; a wrap not rolled out yet is a pending change.
+func TestDeriveWrapped(t *testing.T) {
+	pools := []mcfgv1.MachineConfigPool{
+		mkPool("master", []string{"master"}, withSpec("rendered-master-1"), withStatus("rendered-master-1", 1, 1, 1, 0)),
+		mkPool("worker", []string{"worker"}, withSpec("rendered-worker-2"), withStatus("rendered-worker-1", 2, 2, 0, 0)),
+		mkPool("infra", []string{"infra"}, withSpec("rendered-infra-1"), withStatus("rendered-infra-1", 1, 1, 1, 0)),
+	}
+	rep := Derive(Snapshot{Pools: pools, MachineConfigs: []mcfgv1.MachineConfig{
+		rendered("rendered-master-1", "master", map[string]bool{"kubens.service": true}),
+		wrapRendered("rendered-worker-1", "worker", "zagent.service", "agent.service"),
+		wrapRendered("rendered-worker-2", "worker", "agent.service", "other.service", "zagent.service"),
+		// rendered-infra-1 is missing: unknown, nothing listed
+	}})
+	want := map[string][]string{"infra": {}, "master": {}, "worker": {"agent.service", "zagent.service"}}
+	for _, ps := range rep.Pools {
+		if !reflect.DeepEqual(ps.Wrapped, want[ps.Name]) {
+			t.Errorf("%s: wrapped %#v, want %#v", ps.Name, ps.Wrapped, want[ps.Name])
+		}
+		if ps.Name == "worker" && (!ps.PendingChange || ps.Kubens != UnitEnabled) {
+			t.Errorf("worker: %+v, want enabled with a pending change", ps)
+		}
+	}
+	// Always a list in JSON, never null.
+	b, err := json.Marshal(rep.Pools[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"wrapped":[]`) {
+		t.Errorf("JSON %s lacks an empty wrapped list", b)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -30,11 +31,16 @@ type Expectation struct {
 	// false): its old rendered config still lists it.
 	Unit      string
 	UnitState UnitState
+	// Wrapped, when not nil, must be exactly the wrapper drop-ins
+	// (unit -> contents, see manifests.WrapDropIns) of the rendered config
+	// named by spec.configuration; an empty map means none. Like Unit, it
+	// shows the render of a wrap config that changed under the same name.
+	Wrapped map[string]string
 }
 
-// UnitLookup tells the state of a unit in a rendered config, by name;
-// UnitUnknown when it cannot tell (yet).
-type UnitLookup func(config, unit string) UnitState
+// ConfigLookup returns the rendered config of that name, parsed; ok is
+// false when it cannot tell (yet): not fetched, or unreadable.
+type ConfigLookup func(config string) (cfg manifests.Config, ok bool)
 
 // Phase is how far one pool has got.
 type Phase string
@@ -156,14 +162,31 @@ func Rendered(p *mcfgv1.MachineConfigPool, e Expectation) bool {
 	return true
 }
 
-func unitRendered(p *mcfgv1.MachineConfigPool, e Expectation, units UnitLookup) bool {
-	if e.Unit == "" {
+// unitRendered checks the expectations on the rendered config's contents.
+func unitRendered(p *mcfgv1.MachineConfigPool, e Expectation, configs ConfigLookup) bool {
+	if e.Unit == "" && e.Wrapped == nil {
 		return true
 	}
-	if units == nil {
+	if configs == nil {
 		return false
 	}
-	return units(p.Spec.Configuration.Name, e.Unit) == e.UnitState
+	cfg, ok := configs(p.Spec.Configuration.Name)
+	if !ok {
+		return false
+	}
+	if e.Unit != "" && configUnitState(cfg, e.Unit) != e.UnitState {
+		return false
+	}
+	return e.Wrapped == nil || maps.Equal(manifests.WrapDropIns(cfg), e.Wrapped)
+}
+
+// configUnitState is a unit's state in a parsed config: enabled, or
+// disabled (also when absent: units ship disabled).
+func configUnitState(cfg manifests.Config, unit string) UnitState {
+	if manifests.Unit(cfg, unit).EnabledOn() {
+		return UnitEnabled
+	}
+	return UnitDisabled
 }
 
 // RolledOut is phase 2: every node runs the spec config and the pool status
@@ -184,8 +207,8 @@ func RolledOut(p *mcfgv1.MachineConfigPool) bool {
 // units resolves unit expectations; with nil, an expectation with a Unit
 // never passes phase 1. nodes, with the time to judge them at, fills each
 // unfinished pool's Stuck list; the zero NodeView skips that check.
-func Evaluate(pools []mcfgv1.MachineConfigPool, exps []Expectation, units UnitLookup, nodes NodeView) ([]PoolProgress, bool, error) {
-	progress, done, _, err := evaluate(pools, exps, units, nil, nodes)
+func Evaluate(pools []mcfgv1.MachineConfigPool, exps []Expectation, configs ConfigLookup, nodes NodeView) ([]PoolProgress, bool, error) {
+	progress, done, _, err := evaluate(pools, exps, configs, nil, nodes)
 	return progress, done, err
 }
 
@@ -207,7 +230,7 @@ var degradedConditions = []struct {
 // evaluate is Evaluate with the stale-condition test, and it also returns
 // when a NotReady updating node of an unfinished pool next crosses the
 // stuck threshold (zero: none), for Wait to look again then.
-func evaluate(pools []mcfgv1.MachineConfigPool, exps []Expectation, units UnitLookup, stale staleFunc, nodes NodeView) ([]PoolProgress, bool, time.Time, error) {
+func evaluate(pools []mcfgv1.MachineConfigPool, exps []Expectation, configs ConfigLookup, stale staleFunc, nodes NodeView) ([]PoolProgress, bool, time.Time, error) {
 	byName := map[string]*mcfgv1.MachineConfigPool{}
 	for i := range pools {
 		byName[pools[i].Name] = &pools[i]
@@ -229,7 +252,7 @@ func evaluate(pools []mcfgv1.MachineConfigPool, exps []Expectation, units UnitLo
 			Degraded: p.Status.DegradedMachineCount, Unavailable: p.Status.UnavailableMachineCount,
 		}
 		switch {
-		case !Rendered(p, e) || !unitRendered(p, e, units):
+		case !Rendered(p, e) || !unitRendered(p, e, configs):
 			pp.Phase = PhaseRender
 		case !RolledOut(p):
 			pp.Phase = PhaseRollout
@@ -309,7 +332,7 @@ type WaitOptions struct {
 	// degraded nodes and their reasons.
 	Nodes func(ctx context.Context) ([]corev1.Node, error)
 	// GetMachineConfig fetches a rendered config for expectations with a
-	// Unit. Each name is fetched once; a failed fetch is retried a second
+	// Unit or Wrapped. Each name is fetched once; a failed fetch is retried a second
 	// later (the API may be away).
 	GetMachineConfig func(ctx context.Context, name string) (*mcfgv1.MachineConfig, error)
 	// StaleConditionGrace: a degraded condition (RenderDegraded,
@@ -381,7 +404,14 @@ func Wait(ctx context.Context, snapshots <-chan []mcfgv1.MachineConfigPool, o Wa
 	start := clk.Now()
 	var last []PoolProgress
 	var pools []mcfgv1.MachineConfigPool
-	known := map[[2]string]UnitState{}
+	// known caches the rendered configs read so far; a config that
+	// cannot be parsed is cached as not ok, as the operator will not
+	// change it either.
+	type parsed struct {
+		cfg manifests.Config
+		ok  bool
+	}
+	known := map[string]parsed{}
 	var retry <-chan time.Time
 	grace := o.StaleConditionGrace
 	if grace == 0 {
@@ -417,24 +447,23 @@ func Wait(ctx context.Context, snapshots <-chan []mcfgv1.MachineConfigPool, o Wa
 		return ok && b.Status == c.Status && b.Message == c.Message && b.Reason == c.Reason &&
 			b.LastTransitionTime.Equal(&c.LastTransitionTime)
 	}
-	units := func(config, unit string) UnitState {
-		key := [2]string{config, unit}
-		if s, ok := known[key]; ok {
-			return s
+	configs := func(config string) (manifests.Config, bool) {
+		if p, ok := known[config]; ok {
+			return p.cfg, p.ok
 		}
 		if config == "" || o.GetMachineConfig == nil {
-			return UnitUnknown
+			return manifests.Config{}, false
 		}
 		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		mc, err := o.GetMachineConfig(gctx, config)
 		cancel()
 		if err != nil {
 			retry = clk.After(time.Second)
-			return UnitUnknown
+			return manifests.Config{}, false
 		}
-		s := mcUnitState(mc, unit)
-		known[key] = s
-		return s
+		cfg, err := manifests.ReadConfig(mc.Spec.Config.Raw)
+		known[config] = parsed{cfg, err == nil}
+		return cfg, err == nil
 	}
 	for {
 		select {
@@ -490,7 +519,7 @@ func Wait(ctx context.Context, snapshots <-chan []mcfgv1.MachineConfigPool, o Wa
 		if pools == nil {
 			continue // nodes before the first pool snapshot
 		}
-		progress, done, next, err := evaluate(pools, o.Expectations, units, stale, view())
+		progress, done, next, err := evaluate(pools, o.Expectations, configs, stale, view())
 		last = progress
 		// Warnings first, so a terminal redraws the pools below them.
 		for _, p := range progress {
@@ -605,6 +634,7 @@ func CurrentExpectations(pools []mcfgv1.MachineConfigPool, mcs []mcfgv1.MachineC
 			if f := ForecastPool(p, mcs); f.Err == nil {
 				e.Unit = manifests.UnitName
 				e.UnitState = f.Kubens
+				e.Wrapped = manifests.WrapDropIns(f.Merged)
 			}
 		}
 		for _, ref := range p.Spec.Configuration.Source {

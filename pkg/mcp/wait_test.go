@@ -3,6 +3,7 @@ package mcp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"sort"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/oc-kubens/oc-kubens/pkg/manifests"
 )
 
 var (
@@ -28,27 +31,23 @@ func TestEvaluate(t *testing.T) {
 		name      string
 		pool      mcfgv1.MachineConfigPool
 		exps      []Expectation
-		units     UnitLookup
+		configs   ConfigLookup
 		wantPhase Phase
 		wantDone  bool
 		wantErr   string
 	}{
 		{
-			name: "MC already in the source but changed: old rendered config lacks the unit",
-			pool: mkPool("worker", w, withSpec("r1", "99-kubens-worker"), withStatus("r1", 3, 3, 3, 0), updatedTrue),
-			exps: []Expectation{{Pool: "worker", Present: []string{"99-kubens-worker"}, Unit: "kubens.service", UnitState: UnitEnabled}},
-			units: func(config, unit string) UnitState {
-				return map[string]UnitState{"r1": UnitDisabled, "r2": UnitEnabled}[config]
-			},
+			name:      "MC already in the source but changed: old rendered config lacks the unit",
+			pool:      mkPool("worker", w, withSpec("r1", "99-kubens-worker"), withStatus("r1", 3, 3, 3, 0), updatedTrue),
+			exps:      []Expectation{{Pool: "worker", Present: []string{"99-kubens-worker"}, Unit: "kubens.service", UnitState: UnitEnabled}},
+			configs:   kubensConfigs(map[string]bool{"r1": false, "r2": true}),
 			wantPhase: PhaseRender,
 		},
 		{
-			name: "changed MC rendered",
-			pool: mkPool("worker", w, withSpec("r2", "99-kubens-worker"), withStatus("r1", 3, 3, 3, 0), updatedTrue),
-			exps: []Expectation{{Pool: "worker", Present: []string{"99-kubens-worker"}, Unit: "kubens.service", UnitState: UnitEnabled}},
-			units: func(config, unit string) UnitState {
-				return map[string]UnitState{"r1": UnitDisabled, "r2": UnitEnabled}[config]
-			},
+			name:      "changed MC rendered",
+			pool:      mkPool("worker", w, withSpec("r2", "99-kubens-worker"), withStatus("r1", 3, 3, 3, 0), updatedTrue),
+			exps:      []Expectation{{Pool: "worker", Present: []string{"99-kubens-worker"}, Unit: "kubens.service", UnitState: UnitEnabled}},
+			configs:   kubensConfigs(map[string]bool{"r1": false, "r2": true}),
 			wantPhase: PhaseRollout,
 		},
 		{
@@ -127,7 +126,7 @@ func TestEvaluate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			prog, done, err := Evaluate([]mcfgv1.MachineConfigPool{tt.pool}, tt.exps, tt.units, NodeView{})
+			prog, done, err := Evaluate([]mcfgv1.MachineConfigPool{tt.pool}, tt.exps, tt.configs, NodeView{})
 			if done != tt.wantDone {
 				t.Errorf("done = %v, want %v", done, tt.wantDone)
 			}
@@ -290,9 +289,9 @@ func TestCurrentExpectations(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Expectation{
-		{Pool: "master", Present: []string{"00-master"}, Unit: "kubens.service", UnitState: UnitDisabled},
+		{Pool: "master", Present: []string{"00-master"}, Unit: "kubens.service", UnitState: UnitDisabled, Wrapped: map[string]string{}},
 		{Pool: "worker", Present: []string{"00-worker", "99-kubens-worker"}, Absent: []string{"99-kubens-worker-old"},
-			Unit: "kubens.service", UnitState: UnitDisabled},
+			Unit: "kubens.service", UnitState: UnitDisabled, Wrapped: map[string]string{}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
@@ -316,9 +315,7 @@ func TestCurrentExpectationsIncludeUnmanagedConfigs(t *testing.T) {
 	if len(exps) != 1 || !reflect.DeepEqual(exps[0].Present, []string{"00-worker", "99-kubens-worker"}) || exps[0].UnitState != UnitEnabled {
 		t.Fatalf("expectations %+v", exps)
 	}
-	units := func(config, _ string) UnitState {
-		return map[string]UnitState{"rendered-worker-1": UnitDisabled, "rendered-worker-2": UnitEnabled}[config]
-	}
+	units := kubensConfigs(map[string]bool{"rendered-worker-1": false, "rendered-worker-2": true})
 	if prog, done, err := Evaluate([]mcfgv1.MachineConfigPool{before}, exps, units, NodeView{}); done || err != nil || prog[0].Phase != PhaseRender {
 		t.Fatalf("before the render: %+v done=%v err=%v, want Rendering", prog, done, err)
 	}
@@ -476,5 +473,59 @@ func TestWaitLooksUpRenderedUnit(t *testing.T) {
 	}
 	if got := strings.Join(phases, ","); got != "Rendering,Rendering,Updated" {
 		t.Fatalf("phases %s", got)
+	}
+}
+
+// kubensConfigs is a ConfigLookup of rendered configs that enable
+// kubens.service or not, by name; unknown names are not known yet.
+func kubensConfigs(enabled map[string]bool) ConfigLookup {
+	return func(config string) (manifests.Config, bool) {
+		on, ok := enabled[config]
+		if !ok {
+			return manifests.Config{}, false
+		}
+		cfg, err := manifests.ParseConfig([]byte(fmt.Sprintf(`{"ignition":{"version":"3.2.0"},"systemd":{"units":[{"name":"kubens.service","enabled":%v}]}}`, on)))
+		return cfg, err == nil
+	}
+}
+
+// A wrap config changed under the same name is rendered only once the
+// rendered config carries exactly the wrapper drop-ins forecast: the old
+// rendered config (another command) and one with an extra unit both keep
+// the pool in Rendering.
+func TestEvaluateWrappedDropIns(t *testing.T) {
+	w := []string{"worker"}
+	cfgs := map[string]string{
+		"r1": `{"ignition":{"version":"3.2.0"},"systemd":{"units":[{"name":"agent.service","dropins":[{"name":"99-kubens-wrapper.conf","contents":"old"}]}]}}`,
+		"r2": `{"ignition":{"version":"3.2.0"},"systemd":{"units":[{"name":"agent.service","dropins":[{"name":"99-kubens-wrapper.conf","contents":"new"}]}]}}`,
+		"r3": `{"ignition":{"version":"3.2.0"},"systemd":{"units":[{"name":"agent.service","dropins":[{"name":"99-kubens-wrapper.conf","contents":"new"}]},{"name":"b.service","dropins":[{"name":"99-kubens-wrapper.conf","contents":"x"}]}]}}`,
+		"r4": `{"ignition":{"version":"3.2.0"}}`,
+	}
+	lookup := func(config string) (manifests.Config, bool) {
+		raw, ok := cfgs[config]
+		if !ok {
+			return manifests.Config{}, false
+		}
+		cfg, err := manifests.ParseConfig([]byte(raw))
+		return cfg, err == nil
+	}
+	for _, tt := range []struct {
+		rendered string
+		want     map[string]string
+		phase    Phase
+	}{
+		{"r1", map[string]string{"agent.service": "new"}, PhaseRender},
+		{"r2", map[string]string{"agent.service": "new"}, PhaseDone},
+		{"r3", map[string]string{"agent.service": "new"}, PhaseRender},
+		{"r2", map[string]string{}, PhaseRender},
+		{"r4", map[string]string{}, PhaseDone},
+		{"unknown", map[string]string{}, PhaseRender},
+	} {
+		pool := mkPool("worker", w, withSpec(tt.rendered, "99-kubens-wrap-worker"), withStatus(tt.rendered, 2, 2, 2, 0), updatedTrue)
+		exps := []Expectation{{Pool: "worker", Present: []string{"99-kubens-wrap-worker"}, Wrapped: tt.want}}
+		prog, _, err := Evaluate([]mcfgv1.MachineConfigPool{pool}, exps, lookup, NodeView{})
+		if err != nil || prog[0].Phase != tt.phase {
+			t.Errorf("rendered %s, want %v: %s (err %v), want %s", tt.rendered, tt.want, prog[0].Phase, err, tt.phase)
+		}
 	}
 }

@@ -167,16 +167,25 @@ func (e errString) Error() string { return string(e) }
 
 func TestPrintStatus(t *testing.T) {
 	rep := mcp.Report{Pools: []mcp.PoolStatus{{Name: "worker", Kubens: mcp.UnitDisabled, DesiredKubens: mcp.UnitEnabled, PendingChange: true,
-		Updating: true, MachineCount: 3, ReadyMachineCount: 2, UpdatedMachineCount: 1, EnabledBy: []string{"99-kubens-worker"}}},
+		Updating: true, MachineCount: 3, ReadyMachineCount: 2, UpdatedMachineCount: 1, EnabledBy: []string{"99-kubens-worker"},
+		Wrapped: []string{"agent.service", "other.service"}}, {Name: "master", Kubens: mcp.UnitEnabled, Wrapped: []string{}}},
 		Nodes: []mcp.NodeStatus{{Name: "w1", Pool: "worker", Kubens: mcp.UnitDisabled, State: "Working", CurrentConfig: "r1", DesiredConfig: "r2"}}}
 	var b bytes.Buffer
 	if err := printStatus(&b, rep, true); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"worker  disabled  -> enabled", "99-kubens-worker", "w1    worker  disabled  Working  r1       r2"} {
+	for _, want := range []string{"worker  disabled  -> enabled", "99-kubens-worker  agent.service,other.service\n", "w1    worker  disabled  Working  r1       r2"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("missing %q in\n%s", want, b.String())
 		}
+	}
+	// WRAPPED is the last column, "-" for a pool that wraps nothing.
+	lines := strings.Split(b.String(), "\n")
+	if h := strings.Fields(lines[0]); h[len(h)-1] != "WRAPPED" || h[len(h)-3] != "ENABLED" {
+		t.Errorf("header %q", lines[0])
+	}
+	if f := strings.Fields(lines[2]); f[0] != "master" || f[len(f)-1] != "-" || f[len(f)-2] != "-" {
+		t.Errorf("master row %q", lines[2])
 	}
 }
 

@@ -30,8 +30,9 @@ func NewCmdStatus(configFlags *genericclioptions.ConfigFlags, streams genericioo
 		Long: `Show, per machine config pool, whether kubens.service is enabled in the
 config the pool has rolled out (the rendered MachineConfig in
 status.configuration, the ground truth), whether a change is pending, which
-MachineConfigs enable it, the ZTP container-mount-namespace unit, and the
-pool's conditions and counts. -o wide adds one line per node.
+MachineConfigs enable it, the ZTP container-mount-namespace unit, the
+pool's conditions and counts, and the units that config runs in the
+Kubernetes mount namespace (oc kubens wrap). -o wide adds one line per node.
 
 Reads only API objects, whatever the node count: the pools, the input
 MachineConfigs the pools select (listed by the pools' selectors, so the
@@ -111,16 +112,16 @@ func dash(s string) string {
 // printStatus writes the pool table, notes, and with wide the node table.
 func printStatus(w io.Writer, rep mcp.Report, wide bool) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "POOL\tKUBENS\tPENDING\tUPDATED\tUPDATING\tDEGRADED\tPAUSED\tMACHINES\tREADY\tUPDATED#\tDEGRADED#\tENABLED BY")
+	fmt.Fprintln(tw, "POOL\tKUBENS\tPENDING\tUPDATED\tUPDATING\tDEGRADED\tPAUSED\tMACHINES\tREADY\tUPDATED#\tDEGRADED#\tENABLED BY\tWRAPPED")
 	for _, p := range rep.Pools {
 		pending := "-"
 		if p.PendingChange {
 			pending = "-> " + string(p.DesiredKubens)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", p.Name, p.Kubens, pending,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", p.Name, p.Kubens, pending,
 			yesNo(p.Updated), yesNo(p.Updating), yesNo(p.Degraded), yesNo(p.Paused),
 			p.MachineCount, p.ReadyMachineCount, p.UpdatedMachineCount, p.DegradedMachineCount,
-			dash(strings.Join(p.EnabledBy, ",")))
+			dash(strings.Join(p.EnabledBy, ",")), dash(strings.Join(p.Wrapped, ",")))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -78,7 +78,8 @@ end, also on Ctrl-C. Each node ends in one state:
 EXPECTED is what the node's current rendered MachineConfig asks for (- when
 the cluster has no MachineConfig API, Unknown when discovery failed). CHECKS lists failed extra checks: the
 pinned namespace is kubelet's, KUBENSMNT is set, the unit is enabled and
-active, /run/netns is a mount point. -o wide adds namespaces and the mounts
+active, /run/netns is a mount point, the units the node's config wraps (oc
+kubens wrap) run in kubelet's namespace. -o wide adds namespaces and the mounts
 hidden from systemd; -o json|yaml prints a VerifyReport (oc-kubens.io/v1alpha1).
 
 Exit status: 0 when every node is in the --expect state, 1 when any is not
@@ -179,16 +180,19 @@ func debugClients(f *genericclioptions.ConfigFlags) (*clusterClients, error) {
 	return clientsForConfig(cfg)
 }
 
+// cannotRun is the error of a verify that could not run (exit 2), or the
+// context's when it was interrupted (Ctrl-C, SIGTERM, SIGHUP) before the
+// probes ran: exit 130, not "could not run".
+func cannotRun(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return &ExitError{Code: verifyExitCannotRun, Err: err}
+}
+
 // Run probes the nodes and prints the report.
 func (o *VerifyOptions) Run(ctx context.Context) error {
-	cannot := func(err error) error {
-		if ctx.Err() != nil {
-			// Interrupted (Ctrl-C, SIGTERM, SIGHUP) before the probes
-			// ran: exit 130, not "could not run".
-			return ctx.Err()
-		}
-		return &ExitError{Code: verifyExitCannotRun, Err: err}
-	}
+	cannot := func(err error) error { return cannotRun(ctx, err) }
 	var err error
 	if o.clients, err = debugClients(o.configFlags); err != nil {
 		return cannot(err)
@@ -209,15 +213,26 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return cannot(err)
 	}
+	return o.probe(ctx, image, mcAPI, mcErr)
+}
+
+// probe runs the probes on the selected nodes and prints the report: Run
+// from the point where the nodes and the image are known.
+func (o *VerifyOptions) probe(ctx context.Context, image string, mcAPI bool, mcErr error) error {
+	cannot := func(err error) error { return cannotRun(ctx, err) }
 	if mcAPI {
 		mc := o.clients.mcfg.MachineconfigurationV1().MachineConfigs()
 		o.expected = &verify.ExpectedResolver{Get: func(ctx context.Context, name string) (*mcfgv1.MachineConfig, error) {
 			return mc.Get(ctx, name, metav1.GetOptions{})
 		}}
 	}
+	// The wrapped units are the probe's arguments, so the rendered configs
+	// are read before the pods start; the resolver keeps each one for
+	// fillExpected afterwards.
+	wrapped := o.wrappedUnits(ctx)
 
 	sweepStale(ctx, o.clients, o.ErrOut)
-	out, err := o.engine(o.clients, image, o.ErrOut).Run(ctx, o.nodeObjs)
+	out, err := o.engine(o.clients, image, o.ErrOut).RunWithUnits(ctx, o.nodeObjs, wrapped)
 	if out != nil && out.Namespace != "" && !o.Keep && out.CleanupErr == nil {
 		fmt.Fprintf(o.ErrOut, "Deleted namespace %s\n", out.Namespace)
 	}
@@ -228,18 +243,15 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 		}
 		return cannot(err)
 	}
-	exCtx := ctx
 	if interrupted {
 		// On Ctrl-C / SIGTERM / SIGHUP the nodes that finished keep their
 		// results and the rest are Unknown(Interrupted): print them all,
-		// then exit 130. EXPECTED takes a few more requests (one per
-		// rendered config), bounded; a second Ctrl-C ends it at once.
+		// then exit 130.
 		markInterrupted(out.Results, o.nodeObjs)
-		var cancel context.CancelFunc
-		exCtx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
 	}
-	o.fillExpected(exCtx, out.Results, mcErr != nil)
+	// No request here: the resolver read every node's rendered config
+	// before the pods started (wrappedUnits), so a cancelled ctx is fine.
+	o.fillExpected(ctx, out.Results, mcErr != nil)
 	report := verify.NewReport(o.expect, out.Results)
 	switch o.Output {
 	case "json":
@@ -280,6 +292,21 @@ func machineConfigAPI(c *clusterClients) (have bool, err error) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// wrappedUnits maps each node to the units its current rendered config
+// wraps with kubensenter; nil without the MachineConfig API.
+func (o *VerifyOptions) wrappedUnits(ctx context.Context) map[string][]string {
+	if o.expected == nil {
+		return nil
+	}
+	out := map[string][]string{}
+	for i := range o.nodeObjs {
+		if w := o.expected.WrappedFor(ctx, &o.nodeObjs[i]); len(w) > 0 {
+			out[o.nodeObjs[i].Name] = w
+		}
+	}
+	return out
 }
 
 // fillExpected sets each result's EXPECTED state: from the node's rendered

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -63,6 +64,9 @@ const (
 	CheckEnv       = "KUBENSMNT"
 	CheckUnit      = "Unit"
 	CheckNetnsName = "NetnsMountPoint"
+	// CheckWrappedUnits: the units the node's config runs through kubensenter
+	// (oc kubens wrap) run in kubelet's mount namespace.
+	CheckWrappedUnits = "WrappedUnits"
 )
 
 // Check is one extra check on a node.
@@ -108,6 +112,22 @@ type NodeResult struct {
 	Namespaces *Namespaces `json:"namespaces,omitempty"`
 	Mounts     *Mounts     `json:"mounts,omitempty"`
 	Checks     []Check     `json:"checks,omitempty"`
+	// Wrapped lists the units the node's current rendered config wraps with
+	// kubensenter, as the probe found them; absent when it wraps none or
+	// the node has no verdict.
+	Wrapped []WrappedUnit `json:"wrapped,omitempty"`
+}
+
+// WrappedUnit is one unit the node's config runs through kubensenter.
+type WrappedUnit struct {
+	Unit string `json:"unit"`
+	// PID is the unit's main PID, 0 when it has none (not running).
+	PID int `json:"pid"`
+	// Mnt is the mount namespace of that process, NSNone when there is no
+	// such process, NSDenied when it could not be read.
+	Mnt NSRef `json:"mnt"`
+	// InKubeletNamespace: Mnt is kubelet's mount namespace.
+	InKubeletNamespace bool `json:"inKubeletNamespace"`
 }
 
 // FailedChecks lists the names of the checks that failed.
@@ -121,8 +141,18 @@ func (r *NodeResult) FailedChecks() []string {
 	return out
 }
 
-// Classify turns a parsed report into a verdict for node.
-func Classify(node string, rep *Report) NodeResult {
+// Classify turns a parsed report into a verdict for node, a node whose
+// config wraps no units.
+func Classify(node string, rep *Report) NodeResult { return ClassifyWrapped(node, rep, nil, nil) }
+
+// ClassifyWrapped is Classify for a probe that was given the units probed
+// (rep.Wrapped[i] is what it found of probed[i]), on a node whose own
+// config wraps the units wrapped. The probe of every node gets the same
+// units, those of all the nodes of a run, so only wrapped count here: they
+// make the Wrapped list and the WrappedUnits check. A unit of wrapped that
+// is not in probed (a name the probe would refuse) is listed as not running
+// and the check says it could not be looked at.
+func ClassifyWrapped(node string, rep *Report, probed, wrapped []string) NodeResult {
 	res := NodeResult{
 		Node:    node,
 		Runtime: rep.Runtime,
@@ -178,7 +208,83 @@ func Classify(node string, rep *Report) NodeResult {
 		res.Mounts.Hidden = max(rep.KubeletMounts-rep.PID1Mounts, 0)
 	}
 	res.Checks = checks(res.State, res.Mechanism, rep)
+	var skipped map[string]bool
+	res.Wrapped, skipped = wrappedUnits(rep, probed, wrapped)
+	res.Checks = append(res.Checks, wrappedCheck(res.State, rep.KubeletNS, res.Wrapped, skipped))
 	return res
+}
+
+// wrappedUnits looks up each unit of wrapped among the probed ones, in name
+// order; skipped holds the units that were not probed.
+func wrappedUnits(rep *Report, probed, wrapped []string) (out []WrappedUnit, skipped map[string]bool) {
+	idx := make(map[string]int, len(probed))
+	for i, u := range probed {
+		if i < len(rep.Wrapped) {
+			idx[u] = i
+		}
+	}
+	for _, u := range slices.Sorted(slices.Values(wrapped)) {
+		w := WrappedUnit{Unit: u, Mnt: NSNone}
+		if i, ok := idx[u]; ok {
+			w.PID, w.Mnt = rep.Wrapped[i].PID, rep.Wrapped[i].NS
+			w.InKubeletNamespace = w.Mnt.Known() && w.Mnt == rep.KubeletNS
+		} else {
+			if skipped == nil {
+				skipped = map[string]bool{}
+			}
+			skipped[u] = true
+		}
+		out = append(out, w)
+	}
+	return out, skipped
+}
+
+// wrappedCheck is the WrappedUnits check. kubensenter enters the pinned
+// namespace when the unit starts, so a unit wrapped while it ran keeps the
+// host's namespace until it is restarted: that is what a Fail points at.
+// Units that are not running are not held against the node; the check
+// passes when every running one is in kubelet's namespace.
+func wrappedCheck(state State, kubeletNS NSRef, units []WrappedUnit, skipped map[string]bool) Check {
+	c := Check{Name: CheckWrappedUnits, Status: CheckSkip}
+	switch {
+	case len(units) == 0:
+		c.Detail = "no wrapped units"
+		return c
+	case state == NotEncapsulated:
+		c.Detail = "kubensenter runs wrapped units in the host namespace while the node is not encapsulated"
+		return c
+	case state != Encapsulated:
+		c.Detail = "not checked while kubelet and the runtime are in different mount namespaces"
+		return c
+	}
+	var fails, passes, skips []string
+	for _, u := range units {
+		switch {
+		case skipped[u.Unit]:
+			skips = append(skips, u.Unit+" cannot be checked: verify looks up services named with [A-Za-z0-9:_.@-] only")
+		case u.PID == 0 || u.Mnt == NSNone:
+			skips = append(skips, u.Unit+" is not running")
+		case u.Mnt == NSDenied:
+			skips = append(skips, fmt.Sprintf("cannot read the mount namespace of %s (PID %d)", u.Unit, u.PID))
+		case u.InKubeletNamespace:
+			passes = append(passes, u.Unit)
+		default:
+			fails = append(fails, fmt.Sprintf("%s runs outside the Kubernetes mount namespace (mnt:[%s], kubelet mnt:[%s]): it has not been restarted since it was wrapped; restart it or reboot the node", u.Unit, u.Mnt, kubeletNS))
+		}
+	}
+	switch {
+	case len(fails) > 0:
+		c.Status, c.Detail = CheckFail, strings.Join(fails, "; ")
+	case len(passes) > 0:
+		verb := " runs"
+		if len(passes) > 1 {
+			verb = " run"
+		}
+		c.Status, c.Detail = CheckPass, strings.Join(append([]string{strings.Join(passes, ", ") + verb + " in kubelet's mount namespace"}, skips...), "; ")
+	default:
+		c.Detail = strings.Join(skips, "; ")
+	}
+	return c
 }
 
 // ztpEnabledOK tells whether systemctl is-enabled's answer for
@@ -279,10 +385,16 @@ func checks(state State, mech Mechanism, rep *Report) []Check {
 	return out
 }
 
-// podDone says whether the pod has reached a state verify will not wait
+// ClassifyPod says whether the pod has reached a state verify will not wait
 // past, and if so what it means for the node. A pod still on its way
 // (Pending, Running, or pulling its image) gives ok=false.
 func ClassifyPod(node string, pod *corev1.Pod) (res NodeResult, done bool) {
+	return classifyPod(node, pod, nil, nil)
+}
+
+// classifyPod is ClassifyPod for a probe given the units probed, on a node
+// whose config wraps the units wrapped (see ClassifyWrapped).
+func classifyPod(node string, pod *corev1.Pod, probed, wrapped []string) (res NodeResult, done bool) {
 	res = NodeResult{Node: node, State: StateUnknown}
 	report, reason, message, done := FinishedPod(pod)
 	switch {
@@ -292,13 +404,13 @@ func ClassifyPod(node string, pod *corev1.Pod) (res NodeResult, done bool) {
 		res.Reason, res.Message = reason, message
 		return res, true
 	}
-	rep, err := ParseReport(report)
+	rep, err := ParseReportUnits(report, len(probed))
 	if err != nil {
 		res.Reason = ReasonBadReport
 		res.Message = "the probe's report was rejected: " + err.Error()
 		return res, true
 	}
-	return Classify(node, rep), true
+	return ClassifyWrapped(node, rep, probed, wrapped), true
 }
 
 // FinishedPod reads a pod of a run, whatever its probe: done is false while

@@ -1,6 +1,9 @@
 package verify
 
 import (
+	"encoding/json"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -144,5 +147,124 @@ func TestClassifyPod(t *testing.T) {
 				t.Fatalf("got %s/%s, want %s/%s (%s)", got.State, got.Reason, tt.state, tt.reason, got.Message)
 			}
 		})
+	}
+}
+
+// TestClassifyWrapped: the WrappedUnits check and the wrapped list cover the
+// units the node's own config wraps, found at their index among the units
+// the probe was given.
+func TestClassifyWrapped(t *testing.T) {
+	const kubeNS, hostNS = NSRef("4026533000"), NSRef("4026531841")
+	probed := []string{"agent.service", "other.service", "stopped.service", "hidden.service"}
+	report := func(state State, procs ...WrappedProc) *Report {
+		r := sampleReport()
+		if state == NotEncapsulated {
+			r.KubeletNS, r.RuntimeNS, r.PID1NS, r.KubensPin = hostNS, hostNS, hostNS, NSNone
+			r.KubensEnabled, r.KubensActive = "disabled", "inactive"
+		}
+		if state == Split {
+			r.RuntimeNS = hostNS
+		}
+		r.Wrapped = procs
+		return r
+	}
+	in, out := WrappedProc{PID: 300, NS: kubeNS}, WrappedProc{PID: 400, NS: hostNS}
+	none, denied := WrappedProc{PID: 0, NS: NSNone}, WrappedProc{PID: 500, NS: NSDenied}
+	tests := []struct {
+		name    string
+		rep     *Report
+		wrapped []string
+		status  CheckStatus
+		detail  string
+		list    []WrappedUnit
+	}{
+		{"no wrapped units", report(Encapsulated, in, in, none, denied), nil, CheckSkip, "no wrapped units", nil},
+		{"all inside", report(Encapsulated, in, in, none, denied), []string{"agent.service", "other.service"}, CheckPass,
+			"agent.service, other.service run in kubelet's mount namespace",
+			[]WrappedUnit{{"agent.service", 300, kubeNS, true}, {"other.service", 300, kubeNS, true}}},
+		{"one outside", report(Encapsulated, in, out, none, denied), []string{"agent.service", "other.service"}, CheckFail,
+			"other.service runs outside the Kubernetes mount namespace (mnt:[4026531841], kubelet mnt:[4026533000]): it has not been restarted since it was wrapped; restart it or reboot the node",
+			[]WrappedUnit{{"agent.service", 300, kubeNS, true}, {"other.service", 400, hostNS, false}}},
+		{"not running", report(Encapsulated, in, in, none, denied), []string{"stopped.service"}, CheckSkip, "stopped.service is not running",
+			[]WrappedUnit{{"stopped.service", 0, NSNone, false}}},
+		{"running inside, one stopped", report(Encapsulated, in, in, none, denied), []string{"agent.service", "stopped.service"}, CheckPass,
+			"agent.service runs in kubelet's mount namespace; stopped.service is not running",
+			[]WrappedUnit{{"agent.service", 300, kubeNS, true}, {"stopped.service", 0, NSNone, false}}},
+		{"unreadable", report(Encapsulated, in, in, none, denied), []string{"hidden.service"}, CheckSkip, "cannot read the mount namespace of hidden.service (PID 500)",
+			[]WrappedUnit{{"hidden.service", 500, NSDenied, false}}},
+		{"not probed", report(Encapsulated, in, in, none, denied), []string{"odd.socket"}, CheckSkip, "odd.socket cannot be checked",
+			[]WrappedUnit{{"odd.socket", 0, NSNone, false}}},
+		{"not encapsulated", report(NotEncapsulated, WrappedProc{300, hostNS}, in, none, denied), []string{"agent.service"}, CheckSkip,
+			"kubensenter runs wrapped units in the host namespace while the node is not encapsulated",
+			[]WrappedUnit{{"agent.service", 300, hostNS, true}}},
+		{"split", report(Split, out, in, none, denied), []string{"agent.service"}, CheckSkip, "different mount namespaces",
+			[]WrappedUnit{{"agent.service", 400, hostNS, false}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Every case must also be a valid report on the probed units.
+			rep, err := ParseReportUnits([]byte(tt.rep.Format()), len(probed))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ClassifyWrapped("n1", rep, probed, tt.wrapped)
+			var c *Check
+			for i := range got.Checks {
+				if got.Checks[i].Name == CheckWrappedUnits {
+					c = &got.Checks[i]
+				}
+			}
+			if c == nil {
+				t.Fatalf("no %s check: %+v", CheckWrappedUnits, got.Checks)
+			}
+			if c.Status != tt.status || !strings.Contains(c.Detail, tt.detail) {
+				t.Errorf("%s %q, want %s %q", c.Status, c.Detail, tt.status, tt.detail)
+			}
+			if !reflect.DeepEqual(got.Wrapped, tt.list) {
+				t.Errorf("wrapped\n got %+v\nwant %+v", got.Wrapped, tt.list)
+			}
+			// A failed WrappedUnits check shows like any other failed check.
+			failed := slices.Contains(got.FailedChecks(), CheckWrappedUnits)
+			if failed != (tt.status == CheckFail) {
+				t.Errorf("FailedChecks %v", got.FailedChecks())
+			}
+			if failed && checksString(&got) != "fail:"+CheckWrappedUnits {
+				t.Errorf("CHECKS %q", checksString(&got))
+			}
+		})
+	}
+
+	// Classify (no units) always has the check, skipped.
+	got := Classify("n1", sampleReport())
+	if c := got.Checks[len(got.Checks)-1]; c.Name != CheckWrappedUnits || c.Status != CheckSkip || got.Wrapped != nil {
+		t.Errorf("Classify: %+v, wrapped %+v", c, got.Wrapped)
+	}
+}
+
+// TestClassifyPodWrapped: the probe's pod is read with the number of units
+// it was given; a report on another number is a bad report.
+func TestClassifyPodWrapped(t *testing.T) {
+	r := sampleReport()
+	r.Wrapped = []WrappedProc{{PID: 300, NS: r.KubeletNS}, {PID: 400, NS: r.PID1NS}}
+	pod := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodSucceeded, ContainerStatuses: []corev1.ContainerStatus{{
+		Name: ProbeContainer, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Message: r.Format()}},
+	}}}}
+	got, done := classifyPod("n1", pod, []string{"a.service", "b.service"}, []string{"b.service"})
+	if !done || got.State != Encapsulated || len(got.Wrapped) != 1 || got.Wrapped[0].PID != 400 || !slices.Equal(got.FailedChecks(), []string{CheckWrappedUnits}) {
+		t.Fatalf("%+v", got)
+	}
+	if got, _ := ClassifyPod("n1", pod); got.State != StateUnknown || got.Reason != ReasonBadReport {
+		t.Errorf("read as a report on no units: %+v", got)
+	}
+	// The JSON of the wrapped list is part of the -o json schema.
+	b, err := json.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"wrapped":[{"unit":"b.service","pid":400,"mnt":"4026531841","inKubeletNamespace":false}]`; !strings.Contains(string(b), want) {
+		t.Errorf("JSON %s lacks %s", b, want)
+	}
+	if b, _ := json.Marshal(Classify("n1", sampleReport())); strings.Contains(string(b), `"wrapped"`) {
+		t.Errorf("a node without wrapped units has a wrapped list: %s", b)
 	}
 }

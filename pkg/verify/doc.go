@@ -7,8 +7,10 @@
 //   - ProbeScript: a fixed POSIX sh script run in a privileged hostPID debug
 //     pod; it writes a versioned key=value report to the pod's termination
 //     message.
-//   - ParseReport: the strict parser for that report, which treats it as
-//     untrusted input (size limit, grammar, known keys, value charset).
+//   - ParseReport / ParseReportUnits: the strict parser for that report,
+//     which treats it as untrusted input (size limit, grammar, known keys,
+//     value charset); the wrap.<i>.* keys follow the number of wrapped units
+//     the probe was given as arguments.
 //   - Classify / ClassifyPod: turn a report, or a pod that never produced one,
 //     into a NodeResult with a State (Encapsulated, NotEncapsulated, Split,
 //     Unknown with a reason), the mechanism and the extra checks.

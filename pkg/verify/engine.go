@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -101,13 +102,18 @@ type ProbeOutcome[R any] struct {
 type Outcome = ProbeOutcome[NodeResult]
 
 // verifyProbe is verify's probe: the kubens probe script, its report
-// classified, and Unknown for a node without one.
-type verifyProbe struct{}
+// classified, and Unknown for a node without one. Every pod of a run runs
+// the same command, so each is given units, the wrapped units of all the
+// nodes; byNode says which of them each node's own config wraps.
+type verifyProbe struct {
+	units  []string
+	byNode map[string][]string
+}
 
-func (verifyProbe) Command() []string { return ProbeCommand() }
+func (p verifyProbe) Command() []string { return ProbeCommand(p.units...) }
 
-func (verifyProbe) Read(node string, pod *corev1.Pod) (NodeResult, bool) {
-	return ClassifyPod(node, pod)
+func (p verifyProbe) Read(node string, pod *corev1.Pod) (NodeResult, bool) {
+	return classifyPod(node, pod, p.units, p.byNode[node])
 }
 
 func (verifyProbe) Failed(node, reason, message string) NodeResult {
@@ -161,7 +167,41 @@ func PodDeadline(timeout time.Duration) time.Duration { return timeout + deadlin
 // Unknown(Interrupted), cleans up and returns the partial outcome together
 // with ctx.Err().
 func (e *Engine) Run(ctx context.Context, nodes []corev1.Node) (*Outcome, error) {
-	return RunProbe[NodeResult](ctx, e, nodes, verifyRun, verifyProbe{})
+	return e.RunWithUnits(ctx, nodes, nil)
+}
+
+// RunWithUnits is Run that also checks the wrapped units: wrapped maps a
+// node name to the units its config runs through kubensenter (see
+// ExpectedResolver.WrappedFor). Every pod probes the union of the names that
+// ValidUnitName accepts, and each node's result covers its own units (the
+// Wrapped list and the WrappedUnits check). More than MaxWrappedUnits
+// distinct names is an error, before anything is created: the report must
+// fit in a termination message.
+func (e *Engine) RunWithUnits(ctx context.Context, nodes []corev1.Node, wrapped map[string][]string) (*Outcome, error) {
+	units, err := probedUnits(wrapped)
+	if err != nil {
+		return nil, err
+	}
+	return RunProbe[NodeResult](ctx, e, nodes, verifyRun, verifyProbe{units: units, byNode: wrapped})
+}
+
+// probedUnits is the sorted union of the valid unit names in wrapped.
+func probedUnits(wrapped map[string][]string) ([]string, error) {
+	seen := map[string]bool{}
+	var units []string
+	for _, list := range wrapped {
+		for _, u := range list {
+			if ValidUnitName(u) && !seen[u] {
+				seen[u] = true
+				units = append(units, u)
+			}
+		}
+	}
+	if len(units) > MaxWrappedUnits {
+		return nil, fmt.Errorf("the nodes' configs wrap %d distinct units, more than the %d one verify run can check: verify fewer nodes at a time (NODE..., -l or --pool)", len(units), MaxWrappedUnits)
+	}
+	slices.Sort(units)
+	return units, nil
 }
 
 // RunProbe runs p on every node through e, as Run does for verify (Run is

@@ -13,11 +13,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/oc-kubens/oc-kubens/internal/fakecluster"
 )
 
 // toyResult and toyProbe stand for a second command on the same engine
@@ -60,39 +60,6 @@ func (toyProbe) Failed(node, reason, message string) toyResult {
 }
 
 var toyRun = RunOptions{Purpose: "measure", Window: 15 * time.Second}
-
-// fakeCluster is a fake clientset that behaves enough like an apiserver for
-// the engine: it fills generateName and stamps a resourceVersion on every
-// write (the watch the engine uses refuses objects without one).
-func fakeCluster(t *testing.T) *fake.Clientset {
-	t.Helper()
-	c := fake.NewClientset()
-	var mu sync.Mutex
-	rv, names := 1, 0
-	stamp := func(a k8stesting.Action) (bool, runtime.Object, error) {
-		// Creates and updates alike carry the object written.
-		w, ok := a.(interface{ GetObject() runtime.Object })
-		if !ok {
-			return false, nil, nil
-		}
-		m, err := meta.Accessor(w.GetObject())
-		if err != nil {
-			return false, nil, nil
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		rv++
-		m.SetResourceVersion(strconv.Itoa(rv))
-		if m.GetName() == "" && m.GetGenerateName() != "" {
-			names++
-			m.SetName(fmt.Sprintf("%sx%04d", m.GetGenerateName(), names))
-		}
-		return false, nil, nil
-	}
-	c.PrependReactor("create", "*", stamp)
-	c.PrependReactor("update", "*", stamp)
-	return c
-}
 
 func testNode(name string, ready bool) corev1.Node {
 	st := corev1.ConditionTrue
@@ -228,7 +195,7 @@ func createdNamespace(t *testing.T, c *fake.Clientset) *corev1.Namespace {
 }
 
 func TestRunProbeToyProbe(t *testing.T) {
-	c := fakeCluster(t)
+	c := fakecluster.New()
 	clk := &testClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	nodes := []corev1.Node{testNode("n1", true), testNode("n2", true)}
 	done := start(context.Background(), testEngine(c, clk), nodes, toyRun, Probe[toyResult](toyProbe{}))
@@ -288,7 +255,7 @@ func TestRunProbeToyProbe(t *testing.T) {
 }
 
 func TestRunProbeDeletedPod(t *testing.T) {
-	c := fakeCluster(t)
+	c := fakecluster.New()
 	clk := &testClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	seen := make(chan string, 16)
 	done := start(context.Background(), testEngine(c, clk), []corev1.Node{testNode("n1", true)}, toyRun, Probe[toyResult](toyProbe{seen: seen}))
@@ -318,7 +285,7 @@ func TestRunProbeDeletedPod(t *testing.T) {
 }
 
 func TestRunProbeTimeoutAndNotReady(t *testing.T) {
-	c := fakeCluster(t)
+	c := fakecluster.New()
 	clk := &testClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	nodes := []corev1.Node{testNode("up", true), testNode("down", false)}
 	done := start(context.Background(), testEngine(c, clk), nodes, toyRun, Probe[toyResult](toyProbe{}))
@@ -366,7 +333,7 @@ func TestRunProbeTimeoutAndNotReady(t *testing.T) {
 }
 
 func TestRunProbeInterrupted(t *testing.T) {
-	c := fakeCluster(t)
+	c := fakecluster.New()
 	clk := &testClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -397,7 +364,7 @@ func TestRunProbeInterrupted(t *testing.T) {
 
 func TestRunProbeBadPurpose(t *testing.T) {
 	for _, purpose := range []string{"", "Measure", "a.b", strings.Repeat("m", 21)} {
-		c := fakeCluster(t)
+		c := fakecluster.New()
 		_, err := RunProbe(context.Background(), testEngine(c, &testClock{}), []corev1.Node{testNode("n1", true)},
 			RunOptions{Purpose: purpose}, Probe[toyResult](toyProbe{}))
 		if err == nil {
@@ -423,7 +390,7 @@ func TestRunIsVerifyProbe(t *testing.T) {
 		return done
 	}
 
-	c := fakeCluster(t)
+	c := fakecluster.New()
 	done := run(context.Background(), c)
 	p := waitPods(t, c, 1)["verify-n1"]
 	if p == nil {
@@ -454,7 +421,7 @@ func TestRunIsVerifyProbe(t *testing.T) {
 		t.Errorf("namespace %s still there (%v)", out.Namespace, err)
 	}
 
-	c = fakeCluster(t)
+	c = fakecluster.New()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done = run(ctx, c)
@@ -488,4 +455,66 @@ func deref(p *int64) string {
 		return "unset"
 	}
 	return strconv.FormatInt(*p, 10)
+}
+
+// TestRunWithUnits: every pod probes the union of the nodes' wrapped units
+// (valid names only, sorted) and each node's result covers its own units; too
+// many units is an error before anything is created.
+func TestRunWithUnits(t *testing.T) {
+	c := fakecluster.New()
+	e := testEngine(c, &testClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)})
+	nodes := []corev1.Node{testNode("n1", true), testNode("n2", true), testNode("n3", true)}
+	wrapped := map[string][]string{
+		"n1": {"b.service", "a.service"},
+		"n2": {"b.service", "odd.socket"},
+	}
+	done := make(chan runResult[NodeResult], 1)
+	go func() {
+		out, err := e.RunWithUnits(context.Background(), nodes, wrapped)
+		done <- runResult[NodeResult]{out, err}
+	}()
+	pods := waitPods(t, c, 3)
+	units := []string{"a.service", "b.service"}
+	for _, p := range pods {
+		if got := p.Spec.Containers[0].Command; !slices.Equal(got, ProbeCommand(units...)) {
+			t.Errorf("pod %s runs ... %q, want the probe given %q", p.Name, got[3:], units)
+		}
+	}
+	r := sampleReport()
+	r.Wrapped = []WrappedProc{{PID: 300, NS: r.KubeletNS}, {PID: 400, NS: r.PID1NS}}
+	for _, p := range pods {
+		setContainer(t, c, p, corev1.PodSucceeded,
+			corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Message: r.Format()}})
+	}
+	out, err := wait(t, done)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"n1": "a.service:300,b.service:400", "n2": "b.service:400,odd.socket:0", "n3": ""}
+	for _, res := range out.Results {
+		var got []string
+		for _, w := range res.Wrapped {
+			got = append(got, fmt.Sprintf("%s:%d", w.Unit, w.PID))
+		}
+		if strings.Join(got, ",") != want[res.Node] || res.State != Encapsulated {
+			t.Errorf("%s: %s, wrapped %v, want %s", res.Node, res.State, got, want[res.Node])
+		}
+		failed := slices.Contains(res.FailedChecks(), CheckWrappedUnits)
+		if failed != (res.Node != "n3") {
+			t.Errorf("%s: failed checks %v", res.Node, res.FailedChecks())
+		}
+	}
+
+	c = fakecluster.New()
+	many := map[string][]string{}
+	for i := range MaxWrappedUnits + 1 {
+		many[fmt.Sprintf("n%d", i%3)] = append(many[fmt.Sprintf("n%d", i%3)], fmt.Sprintf("u%02d.service", i))
+	}
+	_, err = testEngine(c, &testClock{}).RunWithUnits(context.Background(), nodes, many)
+	if err == nil || !strings.Contains(err.Error(), "33 distinct units, more than the 32") || !strings.Contains(err.Error(), "--pool") {
+		t.Errorf("33 units: %v", err)
+	}
+	if len(c.Actions()) != 0 {
+		t.Errorf("the run touched the cluster: %v", c.Actions())
+	}
 }

@@ -1,8 +1,18 @@
 package verify
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"slices"
 	"testing"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/oc-kubens/oc-kubens/pkg/manifests"
 )
 
 // Rendered configs shaped like the telco ZTP / RAN DU ones: the unit without
@@ -114,6 +124,52 @@ func TestExpectedFromConfigZTP(t *testing.T) {
 	for _, bad := range []string{``, `{}`, `{"ignition":{"version":"3.2.0"},"systemd":{"units":{}}}`} {
 		if got := ExpectedFromConfig([]byte(bad)); got != "" {
 			t.Errorf("%q: %q, want unknown", bad, got)
+		}
+	}
+}
+
+// TestExpectedResolverWrapped: the wrapped units come from the same rendered
+// config as the expected state, fetched once whichever is asked first.
+func TestExpectedResolverWrapped(t *testing.T) {
+	wrap := tDropin{Name: manifests.WrapDropInName, Contents: ptrTo("[Service]\nExecStart=\nExecStart=/usr/bin/kubensenter /usr/bin/agent\n")}
+	configs := map[string][]byte{
+		"rendered-wrap": renderedConfig(t, "3.4.0",
+			tUnit{Name: "kubens.service", Enabled: ptrTo(true)},
+			tUnit{Name: "zagent.service", Dropins: []tDropin{wrap}},
+			tUnit{Name: "agent.service", Dropins: []tDropin{{Name: "10-other.conf", Contents: ptrTo("[Service]\n")}, wrap}},
+			// Ignition deletes an empty drop-in: not wrapped.
+			tUnit{Name: "gone.service", Dropins: []tDropin{{Name: manifests.WrapDropInName}}}),
+		"rendered-plain": renderedConfig(t, "3.4.0"),
+	}
+	gets := map[string]int{}
+	x := &ExpectedResolver{Get: func(_ context.Context, name string) (*mcfgv1.MachineConfig, error) {
+		gets[name]++
+		if raw, ok := configs[name]; ok {
+			return &mcfgv1.MachineConfig{Spec: mcfgv1.MachineConfigSpec{Config: runtime.RawExtension{Raw: raw}}}, nil
+		}
+		return nil, errors.New("not found")
+	}}
+	node := func(cfg string) *corev1.Node {
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{CurrentConfigAnnotation: cfg}}}
+	}
+	ctx := context.Background()
+	if got := x.WrappedFor(ctx, node("rendered-wrap")); !slices.Equal(got, []string{"agent.service", "zagent.service"}) {
+		t.Errorf("wrapped %q", got)
+	}
+	if got := x.For(ctx, node("rendered-wrap")); got != Encapsulated {
+		t.Errorf("expected %q", got)
+	}
+	if got := x.For(ctx, node("rendered-plain")); got != NotEncapsulated {
+		t.Errorf("plain: expected %q", got)
+	}
+	for cfg, want := range map[string][]string{"rendered-plain": nil, "rendered-missing": nil, "": nil} {
+		if got := x.WrappedFor(ctx, node(cfg)); got != nil || !slices.Equal(got, want) {
+			t.Errorf("%q: wrapped %q", cfg, got)
+		}
+	}
+	for name, n := range gets {
+		if n != 1 {
+			t.Errorf("%s fetched %d times", name, n)
 		}
 	}
 }

@@ -76,9 +76,6 @@ type PodOptions struct {
 	Command []string
 }
 
-// ProbeCommand is the container command of a verify pod.
-func ProbeCommand() []string { return []string{"/bin/sh", "-c", ProbeScript} }
-
 // PodName is the name of the pod for node, a valid DNS-1123 label (at most
 // 63 characters, no dots), unique per node.
 //

@@ -30,7 +30,7 @@ func TestPodFor(t *testing.T) {
 		t.Fatal("host / not at /host")
 	case c.ImagePullPolicy != corev1.PullNever || c.Image != "img":
 		t.Fatal("image")
-	case len(c.Command) != 3 || c.Command[2] != ProbeScript:
+	case len(c.Command) != 4 || c.Command[2] != ProbeScript || c.Command[3] != "oc-kubens-verify":
 		t.Fatal("command is not the fixed probe")
 	}
 }

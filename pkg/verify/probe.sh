@@ -1,7 +1,9 @@
 # oc-kubens verify probe, report format v1.
 #
 # This text is fixed: nothing from the user or the cluster is ever spliced into
-# it. It runs as root in a privileged hostPID pod with the node's / at /host,
+# it. Its positional parameters name the units this node's config wraps with
+# kubensenter (sh -c SCRIPT oc-kubens-verify UNIT...), checked again here
+# before use. It runs as root in a privileged hostPID pod with the node's / at /host,
 # inspects the mount namespaces of PID 1, kubelet and the container runtime,
 # and writes a small key=value report to /dev/termination-log (the kubelet
 # keeps at most 4096 bytes of it) and to stdout. It always exits 0 once the
@@ -102,13 +104,19 @@ KUBENSMNT="*) echo yes ;;
 	esac
 }
 
+# sysctl_ok says whether the node's systemd can be asked through the host's
+# systemctl: PID 1 is systemd, and chroot and the host's systemctl exist.
+sysctl_ok() {
+	[ "$pid1comm" = systemd ] && command -v chroot >/dev/null 2>&1 &&
+		{ [ -x "$H/usr/bin/systemctl" ] || [ -x "$H/bin/systemctl" ]; }
+}
+
 # unit prints systemctl's answer ($2 = is-enabled | is-active) for unit $1,
 # or "unknown" when the node's PID 1 is not systemd or the host has no
 # systemctl. SYSTEMD_IGNORE_CHROOT keeps systemctl from refusing to talk to
 # the manager from inside chroot /host.
 unit() {
-	if [ "$pid1comm" != systemd ] || ! command -v chroot >/dev/null 2>&1 ||
-		{ [ ! -x "$H/usr/bin/systemctl" ] && [ ! -x "$H/bin/systemctl" ]; }; then
+	if ! sysctl_ok; then
 		echo unknown
 		return
 	fi
@@ -116,6 +124,62 @@ unit() {
 	v=${v%%
 *}
 	case $v in '' | *[!a-z-]*) echo unknown ;; *) if [ ${#v} -le 32 ]; then echo "$v"; else echo unknown; fi ;; esac
+}
+
+# mainpid prints the main PID of service $1 as systemd knows it, or "none":
+# not running (systemd says 0), no answer, or systemd cannot be asked. "--"
+# keeps a name from being read as an option.
+mainpid() {
+	sysctl_ok || { echo none; return; }
+	v=$(SYSTEMD_IGNORE_CHROOT=1 chroot "$H" systemctl show -p MainPID --value -- "$1" 2>/dev/null)
+	v=${v%%
+*}
+	case $v in '' | 0* | *[!0-9]*) echo none ;; *) if [ ${#v} -le 9 ]; then echo "$v"; else echo none; fi ;; esac
+}
+
+# servicepid prints the process that does a service's work, given its main
+# PID $1: that PID, or, when it is kubensenter, its child. kubensenter is a
+# bash script that runs nsenter as a child instead of exec'ing it, so a
+# wrapped service's main PID stays in the host namespace while the child
+# (nsenter, which execs the command once it has joined the namespace) is
+# the service itself. The lowest PID among its children, if several.
+servicepid() {
+	[ "$1" = none ] && { echo none; return; }
+	c=
+	read -r c 2>/dev/null <"/proc/$1/comm"
+	[ "$c" = kubensenter ] || { echo "$1"; return; }
+	best=none
+	for d in /proc/[0-9]*; do
+		st=
+		read -r st 2>/dev/null <"$d/stat" || continue
+		st=${st##*) }
+		pp=${st#* }
+		pp=${pp%% *}
+		[ "$pp" = "$1" ] || continue
+		q=${d#/proc/}
+		if [ "$best" = none ] || [ "$q" -lt "$best" ]; then best=$q; fi
+	done
+	if [ "$best" = none ]; then echo "$1"; else echo "$best"; fi
+}
+
+# wrapped prints, for the i-th unit named in its arguments (0-based, at most
+# 32), wrap.<i>.pid (its service process, see servicepid, or none) and wrap.<i>.mnt (that process's
+# mount namespace). The client checked the names, and each is checked again
+# here since it goes on a command line: a service name of at most 255
+# characters from [A-Za-z0-9:_.@-]. A name that fails is reported as not
+# running and never reaches systemctl.
+wrapped() {
+	i=0
+	for u in "$@"; do
+		[ "$i" -lt 32 ] || break
+		p=none
+		case $u in
+		.service | *[!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789:_.@-]*) ;;
+		*.service) if [ ${#u} -le 255 ]; then p=$(servicepid "$(mainpid "$u")"); fi ;;
+		esac
+		printf 'wrap.%d.pid=%s\nwrap.%d.mnt=%s\n' "$i" "$p" "$i" "$(mntns "$p")"
+		i=$((i + 1))
+	done
 }
 
 # mounts sets n (number of mounts in /proc/$1/mountinfo) and nm (whether
@@ -158,6 +222,12 @@ mounts "$kpid"
 kn=$n
 knm=$nm
 
+W=$(wrapped "$@")
+if [ -n "$W" ]; then
+	W="$W
+"
+fi
+
 R="kubens-probe v1
 pid1.mnt=$(mntns 1)
 kubelet.pid=$kpid
@@ -176,7 +246,7 @@ unit.ztp.active=$(unit container-mount-namespace.service is-active)
 netns.mountpoint=$knm
 pid1.mounts=$p1n
 kubelet.mounts=$kn
-end
+${W}end
 "
 if [ -e /dev/termination-log ]; then
 	{ printf '%s' "$R" >/dev/termination-log; } 2>/dev/null

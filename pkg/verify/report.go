@@ -10,8 +10,13 @@ import (
 )
 
 // MaxReportSize is the largest report accepted. The kubelet keeps at most
-// 4096 bytes of a termination message; a v1 report is about 500 bytes.
+// 4096 bytes of a termination message; a v1 report is about 500 bytes, plus
+// at most 55 bytes per wrapped unit (under 2.5 KiB with MaxWrappedUnits).
 const MaxReportSize = 4096
+
+// MaxWrappedUnits bounds the wrapped units one probe reports on (the probe
+// stops there too), which keeps the report well within MaxReportSize.
+const MaxWrappedUnits = 32
 
 // NSRef is a mount namespace as the probe saw it: its inode number in
 // decimal, NSNone when the process or pin is absent, or NSDenied when it
@@ -60,9 +65,22 @@ type Report struct {
 	NetnsMountPoint Tri
 	PID1Mounts      int // -1: unknown
 	KubeletMounts   int // -1: unknown
+	// Wrapped has one entry per unit the probe was given, in that order
+	// (the report carries indexes, not names: a unit name does not fit the
+	// value alphabet).
+	Wrapped []WrappedProc
 }
 
-// reportKeys lists every v1 key in the order the probe writes them.
+// WrappedProc is what the probe saw of one wrapped unit: its main PID (0
+// when systemd knows none: not running, or the name was refused) and that
+// process's mount namespace.
+type WrappedProc struct {
+	PID int
+	NS  NSRef
+}
+
+// reportKeys lists every v1 key in the order the probe writes them, for a
+// probe given no wrapped units.
 var reportKeys = []string{
 	"pid1.mnt", "kubelet.pid", "kubelet.mnt", "runtime.name", "runtime.pid",
 	"runtime.mnt", "pin.kubens", "pin.ztp", "kubelet.kubensmnt",
@@ -71,19 +89,41 @@ var reportKeys = []string{
 	"kubelet.mounts",
 }
 
+// wrapKey is the key of fact f (pid, mnt) of the i-th wrapped unit.
+func wrapKey(i int, f string) string { return "wrap." + strconv.Itoa(i) + "." + f }
+
+// keysFor lists every key of a report on n wrapped units, in the order the
+// probe writes them: the fixed keys, then wrap.<i>.pid and wrap.<i>.mnt.
+func keysFor(n int) []string {
+	keys := append(make([]string, 0, len(reportKeys)+2*n), reportKeys...)
+	for i := range n {
+		keys = append(keys, wrapKey(i, "pid"), wrapKey(i, "mnt"))
+	}
+	return keys
+}
+
 // ErrNotReport marks input that is not a probe report at all (for example a
 // log tail that FallbackToLogsOnError put in the termination message).
 var ErrNotReport = errors.New("not a kubens probe report")
 
-// ParseReport parses a termination message strictly. It accepts exactly the
-// v1 grammar:
+// ParseReport parses the termination message of a probe given no wrapped
+// units: ParseReportUnits(data, 0).
+func ParseReport(data []byte) (*Report, error) { return ParseReportUnits(data, 0) }
+
+// ParseReportUnits parses a termination message strictly. It accepts exactly
+// the v1 grammar:
 //
 //	report = "kubens-probe v1" LF *(key "=" value LF) "end" [LF]
 //
 // with every known key exactly once, no other key, values of 1 to 32
-// characters from [A-Za-z0-9._:-], and each value valid for its key.
-func ParseReport(data []byte) (*Report, error) {
-	vals, err := kvreport.Grammar{Header: ReportHeader, Keys: reportKeys, Ordered: false, MaxSize: MaxReportSize, NotReport: ErrNotReport}.Parse(data)
+// characters from [A-Za-z0-9._:-], and each value valid for its key. The
+// known keys depend on n, the number of wrapped units the probe was given:
+// wrap.<i>.pid and wrap.<i>.mnt for each i below n, and none beyond.
+func ParseReportUnits(data []byte, n int) (*Report, error) {
+	if n < 0 || n > MaxWrappedUnits {
+		return nil, fmt.Errorf("a report covers 0 to %d wrapped units, not %d", MaxWrappedUnits, n)
+	}
+	vals, err := kvreport.Grammar{Header: ReportHeader, Keys: keysFor(n), Ordered: false, MaxSize: MaxReportSize, NotReport: ErrNotReport}.Parse(data)
 	if err != nil {
 		return nil, err
 	}
@@ -182,6 +222,13 @@ func ParseReport(data []byte) (*Report, error) {
 	field("netns.mountpoint", tri(&r.NetnsMountPoint))
 	field("pid1.mounts", count(&r.PID1Mounts))
 	field("kubelet.mounts", count(&r.KubeletMounts))
+	if n > 0 {
+		r.Wrapped = make([]WrappedProc, n)
+	}
+	for i := range r.Wrapped {
+		field(wrapKey(i, "pid"), pid(&r.Wrapped[i].PID))
+		field(wrapKey(i, "mnt"), ns(&r.Wrapped[i].NS))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -195,11 +242,17 @@ func ParseReport(data []byte) (*Report, error) {
 	if r.RuntimePID == 0 && r.RuntimeNS != NSNone {
 		return nil, errors.New("runtime.mnt set without a runtime process")
 	}
+	for i, w := range r.Wrapped {
+		if w.PID == 0 && w.NS != NSNone {
+			return nil, fmt.Errorf("%s set without a main PID", wrapKey(i, "mnt"))
+		}
+	}
 	return &r, nil
 }
 
-// Format writes the report back in the v1 grammar; ParseReport(Format(r))
-// gives r again. Tests and the benchmark's simulated agent use it.
+// Format writes the report back in the v1 grammar;
+// ParseReportUnits(Format(r), len(r.Wrapped)) gives r again. Tests and the
+// benchmark's simulated agent use it.
 func (r *Report) Format() string {
 	pidStr := func(p int) string {
 		if p == 0 {
@@ -224,9 +277,13 @@ func (r *Report) Format() string {
 		"netns.mountpoint": string(r.NetnsMountPoint), "pid1.mounts": cnt(r.PID1Mounts),
 		"kubelet.mounts": cnt(r.KubeletMounts),
 	}
+	for i, w := range r.Wrapped {
+		vals[wrapKey(i, "pid")] = pidStr(w.PID)
+		vals[wrapKey(i, "mnt")] = string(w.NS)
+	}
 	var b strings.Builder
 	b.WriteString(ReportHeader + "\n")
-	for _, k := range reportKeys {
+	for _, k := range keysFor(len(r.Wrapped)) {
 		b.WriteString(k + "=" + vals[k] + "\n")
 	}
 	b.WriteString("end\n")

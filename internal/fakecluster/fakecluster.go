@@ -1,0 +1,46 @@
+// Package fakecluster is a fake clientset for unit tests of the per-node
+// pod engine and the commands on it.
+package fakecluster
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+)
+
+// New is a fake clientset that behaves enough like an API server for the
+// engine: it fills generateName and stamps a resourceVersion on every write
+// (the engine's watch refuses objects without one).
+func New() *fake.Clientset {
+	c := fake.NewClientset()
+	var mu sync.Mutex
+	rv, names := 1, 0
+	stamp := func(a k8stesting.Action) (bool, runtime.Object, error) {
+		// Creates and updates alike carry the object written.
+		w, ok := a.(interface{ GetObject() runtime.Object })
+		if !ok {
+			return false, nil, nil
+		}
+		m, err := meta.Accessor(w.GetObject())
+		if err != nil {
+			return false, nil, nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		rv++
+		m.SetResourceVersion(strconv.Itoa(rv))
+		if m.GetName() == "" && m.GetGenerateName() != "" {
+			names++
+			m.SetName(fmt.Sprintf("%sx%04d", m.GetGenerateName(), names))
+		}
+		return false, nil, nil
+	}
+	c.PrependReactor("create", "*", stamp)
+	c.PrependReactor("update", "*", stamp)
+	return c
+}
