@@ -10,26 +10,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oc-kubens/oc-kubens/internal/shelltest"
 )
 
-// shells lists the POSIX shells at hand; the probe must work in each, busybox
-// sh above all since that is the image's.
-func shells(t *testing.T) [][]string {
-	t.Helper()
-	var out [][]string
-	for _, sh := range [][]string{{"sh"}, {"busybox", "sh"}, {"dash"}, {"bash", "--posix"}} {
-		if _, err := exec.LookPath(sh[0]); err == nil {
-			out = append(out, sh)
-		}
-	}
-	if len(out) == 0 {
-		t.Skip("no POSIX shell found")
-	}
-	return out
-}
-
 func TestProbeScriptSyntax(t *testing.T) {
-	for _, sh := range shells(t) {
+	for _, sh := range shelltest.Shells(t) {
 		if out, err := exec.Command(sh[0], append(sh[1:], "-n", "-c", ProbeScript)...).CombinedOutput(); err != nil {
 			t.Errorf("%v -n: %v\n%s", sh, err, out)
 		}
@@ -58,7 +44,7 @@ func TestProbeCommand(t *testing.T) {
 // TestProbeRefusesBadWindow: the window is the script's one input, and a
 // bad one must stop it before it measures anything.
 func TestProbeRefusesBadWindow(t *testing.T) {
-	for _, sh := range shells(t) {
+	for _, sh := range shelltest.Shells(t) {
 		for _, arg := range []string{"", "0", "010", "3601", "10000", "1.5", "-1", "1;id"} {
 			cmd := exec.Command(sh[0], append(sh[1:], "-c", ProbeScript, "oc-kubens-measure", arg)...)
 			cmd.Env = append(os.Environ(), "KUBENS_MEASURE_ROOT="+t.TempDir())
@@ -74,7 +60,7 @@ func TestProbeRefusesBadWindow(t *testing.T) {
 // unprivileged or not: whatever it can read here, the strict parser must
 // accept what it writes, and what it writes must stay small.
 func TestProbeScriptRunsHere(t *testing.T) {
-	for _, sh := range shells(t) {
+	for _, sh := range shelltest.Shells(t) {
 		t.Run(strings.Join(sh, "-"), func(t *testing.T) {
 			t.Parallel()
 			cmd := exec.Command(sh[0], append(sh[1:], "-c", ProbeScript, "oc-kubens-measure", "1")...)
@@ -158,7 +144,7 @@ const hostTools = `chroot() {
 // files the test changes during the window, once the probe has taken its
 // start values: every number in the report must come out of those files.
 func TestProbeMeasuresFakeNode(t *testing.T) {
-	for _, sh := range shells(t) {
+	for _, sh := range shelltest.Shells(t) {
 		t.Run(strings.Join(sh, "-"), func(t *testing.T) {
 			t.Parallel()
 			n := fakeNode{t, t.TempDir()}
@@ -244,7 +230,7 @@ func TestProbeMeasuresFakeNode(t *testing.T) {
 // report still parses. PID 1's comm is read but is not systemd, so mount
 // units stay unknown even though systemctl would answer.
 func TestProbeBlindNode(t *testing.T) {
-	for _, sh := range shells(t) {
+	for _, sh := range shelltest.Shells(t) {
 		t.Run(strings.Join(sh, "-"), func(t *testing.T) {
 			t.Parallel()
 			n := fakeNode{t, t.TempDir()}
@@ -273,24 +259,10 @@ func TestProbeBlindNode(t *testing.T) {
 	}
 }
 
-// probeFunction returns the text of one shell function of the probe.
-func probeFunction(t *testing.T, name string) string {
-	t.Helper()
-	start := strings.Index(ProbeScript, "\n"+name+"() {\n")
-	if start < 0 {
-		t.Fatalf("probe has no function %s", name)
-	}
-	end := strings.Index(ProbeScript[start:], "\n}\n")
-	if end < 0 {
-		t.Fatalf("function %s does not end", name)
-	}
-	return ProbeScript[start : start+end+3]
-}
-
 // TestProbeParsers runs the probe's own stat and uptime parsers on the
 // lines ParseStat is tested with, and on broken ones.
 func TestProbeParsers(t *testing.T) {
-	fns := probeFunction(t, "ticks") + probeFunction(t, "uptime_cs")
+	fns := shelltest.Function(t, ProbeScript, "ticks") + shelltest.Function(t, ProbeScript, "uptime_cs")
 	tests := []struct {
 		fn, file, content, want string
 	}{
@@ -308,7 +280,7 @@ func TestProbeParsers(t *testing.T) {
 		{"uptime_cs", "uptime", "1.5 0\n", "unknown"},
 		{"uptime_cs", "uptime", "x.05 0\n", "unknown"},
 	}
-	for _, sh := range shells(t) {
+	for _, sh := range shelltest.Shells(t) {
 		for _, tt := range tests {
 			dir := t.TempDir()
 			n := fakeNode{t, dir}
@@ -323,7 +295,7 @@ func TestProbeParsers(t *testing.T) {
 		}
 	}
 	// Without the file at all.
-	for _, sh := range shells(t) {
+	for _, sh := range shelltest.Shells(t) {
 		out, _ := exec.Command(sh[0], append(sh[1:], "-c", "P=/nonexistent; "+fns+"ticks; uptime_cs")...).CombinedOutput()
 		if got := strings.Fields(string(out)); !reflect.DeepEqual(got, []string{"unknown", "unknown"}) {
 			t.Errorf("%v on missing files: %q", sh, out)

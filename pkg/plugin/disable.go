@@ -8,8 +8,6 @@ import (
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -98,7 +96,7 @@ func (o *DisableOptions) Run(ctx context.Context) error {
 	gone := map[string]bool{}
 	for i := range snap.MachineConfigs {
 		mc := &snap.MachineConfigs[i]
-		if !manifests.IsManaged(mc) || (len(wanted) > 0 && !wanted[mc.Labels[manifests.RoleLabel]]) {
+		if !manifests.IsManagedKubens(mc) || (len(wanted) > 0 && !wanted[mc.Labels[manifests.RoleLabel]]) {
 			continue
 		}
 		doomed = append(doomed, mc)
@@ -146,22 +144,9 @@ func (o *DisableOptions) Run(ctx context.Context) error {
 	for _, mc := range doomed {
 		// The UID precondition makes sure we delete the object we looked
 		// at, not one somebody recreated under the same name meanwhile.
-		opts := metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &mc.UID}}
-		suffix := "deleted"
-		if o.DryRun == dryRunServer {
-			opts.DryRun = []string{metav1.DryRunAll}
-			suffix = "deleted (server dry run)"
+		if err := deleteMachineConfig(ctx, c, o.DryRun, o.Out, mc); err != nil {
+			return err
 		}
-		err := c.mcfg.MachineconfigurationV1().MachineConfigs().Delete(ctx, mc.Name, opts)
-		switch {
-		case apierrors.IsNotFound(err):
-			suffix = "already gone"
-		case apierrors.IsForbidden(err):
-			return fmt.Errorf("you are not allowed to delete MachineConfig %s: %s. Log in as a cluster administrator, or ask one to run this", mc.Name, apiMessage(err))
-		case err != nil:
-			return fmt.Errorf("deleting MachineConfig %s: %w", mc.Name, err)
-		}
-		fmt.Fprintf(o.Out, "machineconfig.%s/%s %s\n", mcfgv1.GroupName, mc.Name, suffix)
 	}
 	if o.DryRun == dryRunServer || !o.Wait {
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 	"time"
@@ -191,7 +192,7 @@ func (o *EnableOptions) Run(ctx context.Context) error {
 			fmt.Fprintf(o.Out, "machineconfig.%s/%s left as it is (not created by oc-kubens)\n", mcfgv1.GroupName, mc.Name)
 			continue
 		}
-		if err := o.apply(ctx, mc, existing[mc.Name]); err != nil {
+		if err := applyMachineConfig(ctx, c, o.DryRun, o.Out, mc, existing[mc.Name]); err != nil {
 			return err
 		}
 	}
@@ -337,9 +338,10 @@ func sameJSON(a, b []byte) bool {
 	return reflect.DeepEqual(x, y)
 }
 
-// apply sends one MC with server-side apply. The body holds only the fields
-// we own, so other managers' fields are left alone.
-func (o *EnableOptions) apply(ctx context.Context, mc, have *mcfgv1.MachineConfig) error {
+// applyMachineConfig sends one MC with server-side apply and says what
+// happened to it. The body holds only the fields we own, so other managers'
+// fields are left alone.
+func applyMachineConfig(ctx context.Context, c *clusterClients, dryRun string, out io.Writer, mc, have *mcfgv1.MachineConfig) error {
 	body, err := json.Marshal(map[string]any{
 		"apiVersion": mcfgv1.GroupVersion.String(),
 		"kind":       "MachineConfig",
@@ -350,10 +352,10 @@ func (o *EnableOptions) apply(ctx context.Context, mc, have *mcfgv1.MachineConfi
 		return err
 	}
 	opts := metav1.PatchOptions{FieldManager: FieldManager, FieldValidation: "Strict", Force: ptrTo(true)}
-	if o.DryRun == dryRunServer {
+	if dryRun == dryRunServer {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
-	got, err := o.clients.mcfg.MachineconfigurationV1().MachineConfigs().Patch(ctx, mc.Name, types.ApplyPatchType, body, opts)
+	got, err := c.mcfg.MachineconfigurationV1().MachineConfigs().Patch(ctx, mc.Name, types.ApplyPatchType, body, opts)
 	if err != nil {
 		if apierrors.IsForbidden(err) {
 			return fmt.Errorf("you are not allowed to apply MachineConfig %s: %s. Log in as a cluster administrator, or ask one to run this", mc.Name, apiMessage(err))
@@ -367,10 +369,10 @@ func (o *EnableOptions) apply(ctx context.Context, mc, have *mcfgv1.MachineConfi
 	case have.ResourceVersion == got.ResourceVersion:
 		verb = "unchanged"
 	}
-	if o.DryRun == dryRunServer {
+	if dryRun == dryRunServer {
 		verb += " (server dry run)"
 	}
-	fmt.Fprintf(o.Out, "machineconfig.%s/%s %s\n", mcfgv1.GroupName, mc.Name, verb)
+	fmt.Fprintf(out, "machineconfig.%s/%s %s\n", mcfgv1.GroupName, mc.Name, verb)
 	return nil
 }
 

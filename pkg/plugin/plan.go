@@ -68,6 +68,22 @@ type rolloutPlan struct {
 	Others     map[string][]string
 	ZTP        []string
 	SingleNode bool
+	// Details are lines about what the changes do (wrap: the units and
+	// their commands), printed under the MachineConfigs; Notes are printed
+	// after the pools.
+	Details []string
+	Notes   []string
+}
+
+// title is the plan's first line.
+func (p *rolloutPlan) title() string {
+	switch p.Verb {
+	case "wrap":
+		return "Plan to run host services inside the Kubernetes mount namespace (kubensenter drop-ins):"
+	case "unwrap":
+		return "Plan to run host services in the host mount namespace again (remove kubensenter drop-ins):"
+	}
+	return fmt.Sprintf("Plan to %s mount namespace encapsulation (%s):", p.Verb, manifests.UnitName)
 }
 
 // affectedPools returns the pools whose merged config the change alters:
@@ -167,7 +183,7 @@ func otherEnablers(pools []mcfgv1.MachineConfigPool, mcs []mcfgv1.MachineConfig)
 	for i := range pools {
 		p := &pools[i]
 		for _, n := range mcp.EnablingMCs(p, mcs, manifests.UnitName) {
-			if !manifests.IsManaged(byName[n]) {
+			if !manifests.IsManagedKubens(byName[n]) {
 				others[p.Name] = append(others[p.Name], n)
 			}
 		}
@@ -257,7 +273,7 @@ func outcomeNote(o mcp.Outcome) string {
 
 // print writes the plan. Warnings are upper-case so they stand out in logs.
 func (p *rolloutPlan) print(w io.Writer) {
-	fmt.Fprintf(w, "Plan to %s mount namespace encapsulation (%s):\n", p.Verb, manifests.UnitName)
+	fmt.Fprintln(w, p.title())
 	fmt.Fprintln(w, "  MachineConfigs:")
 	for _, c := range p.Changes {
 		note := ""
@@ -268,6 +284,12 @@ func (p *rolloutPlan) print(w io.Writer) {
 			note = "  (exists and was not created by oc-kubens; holds " + c.Foreign + "; left exactly as it is)"
 		}
 		fmt.Fprintf(w, "    %-9s %s%s\n", c.Action, c.Name, note)
+	}
+	if len(p.Details) > 0 {
+		fmt.Fprintln(w, "  Units:")
+		for _, d := range p.Details {
+			fmt.Fprintf(w, "    %s\n", d)
+		}
 	}
 	if len(p.Pools) > 0 {
 		fmt.Fprintln(w, "  Pools:")
@@ -302,6 +324,9 @@ func (p *rolloutPlan) print(w io.Writer) {
 		fmt.Fprintf(w, "Note: pool %s uses the ZTP %s, which already encapsulates kubelet and CRI-O; kubens.service is not needed there.\n",
 			pool, manifests.ZTPUnitName)
 	}
+	for _, n := range p.Notes {
+		fmt.Fprintln(w, n)
+	}
 	if p.Verb == "enable" {
 		for _, pl := range p.notReaching() {
 			fmt.Fprintf(w, "WARNING: %s would NOT be enabled on pool %s after this change: %s.\n", manifests.UnitName, pl.Name, whyNot(pl.Outcome.After))
@@ -329,10 +354,10 @@ func (p *rolloutPlan) print(w io.Writer) {
 
 // roleHint tells how to reach a pool that enable left out.
 func roleHint(verb, pool string) string {
-	if verb != "enable" {
+	if verb != "enable" && verb != "wrap" {
 		return ""
 	}
-	return fmt.Sprintf(" (add --role %s to enable it there too)", pool)
+	return fmt.Sprintf(" (add --role %s to %s it there too)", pool, verb)
 }
 
 // whyNot explains a forecast in which kubens.service is not enabled.
@@ -351,7 +376,7 @@ func compareMC(have, want *mcfgv1.MachineConfig) string {
 	if have == nil {
 		return actionCreate
 	}
-	if !manifests.IsManaged(have) {
+	if !manifests.IsManagedKubens(have) {
 		return actionForeign
 	}
 	if !sameJSON(have.Spec.Config.Raw, want.Spec.Config.Raw) || !emptyOtherSpec(have) {

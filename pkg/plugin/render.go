@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
@@ -13,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/oc-kubens/oc-kubens/pkg/manifests"
+	"github.com/oc-kubens/oc-kubens/pkg/wrap"
 )
 
 // RenderOptions holds the flags of `oc kubens render`.
@@ -20,6 +22,9 @@ type RenderOptions struct {
 	Roles    []string
 	Disabled bool
 	Output   string
+	// Wrap holds UNIT=CMD: render the wrap MachineConfigs for these units
+	// instead of the kubens.service ones.
+	Wrap []string
 
 	genericiooptions.IOStreams
 }
@@ -43,7 +48,12 @@ output is the same on every run.
 Roles default to master and worker. Custom pools such as infra usually select
 the worker role as well and take the worker MachineConfig; name a role with
 --role only for pools that do not (an arbiter pool, a pool with its own role).
-Applying the output reboots every node of each pool it reaches.`,
+Applying the output reboots every node of each pool it reaches.
+
+With --wrap UNIT=CMD it prints the 99-kubens-wrap-<role> MachineConfigs that
+wrap creates instead: a 99-kubens-wrapper.conf drop-in per unit that runs CMD
+through /usr/bin/kubensenter, so the service runs inside the Kubernetes mount
+namespace. CMD is the unit's ExecStart as systemd reads it.`,
 		Example: `  # The two MachineConfigs of the manual procedure
   oc kubens render
 
@@ -57,7 +67,10 @@ Applying the output reboots every node of each pool it reaches.`,
   oc kubens render --disabled --role worker
 
   # A v1 List in JSON
-  oc kubens render -o json`,
+  oc kubens render -o json
+
+  # The wrap MachineConfigs that run a host service inside the namespace
+  oc kubens render --role worker --wrap 'node-agent.service=/usr/local/bin/node-agent --interval 10'`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(cmd, args); err != nil {
@@ -71,6 +84,7 @@ Applying the output reboots every node of each pool it reaches.`,
 	}
 	cmd.Flags().StringArrayVar(&o.Roles, "role", nil, "Pool role to render a MachineConfig for; repeat for several. Default: master and worker.")
 	cmd.Flags().BoolVar(&o.Disabled, "disabled", false, "Render kubens.service with enabled: false instead of true.")
+	cmd.Flags().StringArrayVar(&o.Wrap, "wrap", nil, "UNIT=CMD: render the wrap MachineConfigs that run CMD, the unit's ExecStart, through kubensenter; repeat for several units.")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "yaml", "Output format: yaml (a --- separated stream) or json (a v1 List).")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("role", cobra.FixedCompletions([]string{"master", "worker", "arbiter", "infra"}, cobra.ShellCompDirectiveNoFileComp))
@@ -92,6 +106,12 @@ func (o *RenderOptions) Validate() error {
 	default:
 		return fmt.Errorf("unsupported output format %q: use -o yaml or -o json", o.Output)
 	}
+	if len(o.Wrap) > 0 && o.Disabled {
+		return fmt.Errorf("--wrap and --disabled do not go together: --disabled is about kubens.service itself")
+	}
+	if _, err := parseWrapFlags(o.Wrap); err != nil {
+		return err
+	}
 	for _, role := range o.Roles {
 		if strings.Contains(role, ",") {
 			return fmt.Errorf("--role %q: name one role per flag, e.g. --role master --role worker", role)
@@ -105,7 +125,13 @@ func (o *RenderOptions) Validate() error {
 
 // Run renders, validates and prints the MachineConfigs.
 func (o *RenderOptions) Run() error {
-	mcs, err := manifests.Render(manifests.RenderOptions{Roles: o.Roles, Enabled: !o.Disabled})
+	var mcs []*mcfgv1.MachineConfig
+	var err error
+	if len(o.Wrap) > 0 {
+		mcs, err = renderWrap(o.Roles, o.Wrap)
+	} else {
+		mcs, err = manifests.Render(manifests.RenderOptions{Roles: o.Roles, Enabled: !o.Disabled})
+	}
 	if err != nil {
 		return err
 	}
@@ -192,4 +218,54 @@ func isEmptyValue(v any) bool {
 		return len(t) == 0
 	}
 	return false
+}
+
+// parseWrapFlags reads UNIT=CMD values (--wrap, --exec-start) into a map,
+// checking each unit name and command.
+func parseWrapFlags(values []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range values {
+		unit, cmd, ok := strings.Cut(kv, "=")
+		if !ok || unit == "" {
+			return nil, fmt.Errorf("%q: want UNIT=CMD, e.g. 'node-agent.service=/usr/local/bin/node-agent --daemon'", kv)
+		}
+		if _, dup := out[unit]; dup {
+			return nil, fmt.Errorf("%s is given twice", unit)
+		}
+		if err := wrap.ValidateUnitName(unit); err != nil {
+			return nil, err
+		}
+		cmd = strings.TrimSpace(cmd)
+		if err := wrap.ValidateCommand(cmd); err != nil {
+			return nil, fmt.Errorf("%s: %w", unit, err)
+		}
+		out[unit] = cmd
+	}
+	return out, nil
+}
+
+// renderWrap renders one wrap MachineConfig per role with a drop-in per
+// unit, sorted by role.
+func renderWrap(roles, values []string) ([]*mcfgv1.MachineConfig, error) {
+	cmds, err := parseWrapFlags(values)
+	if err != nil {
+		return nil, err
+	}
+	dropIns := map[string]string{}
+	for unit, cmd := range cmds {
+		if dropIns[unit], err = wrap.DropIn(unit, []string{cmd}); err != nil {
+			return nil, fmt.Errorf("%s: %w", unit, err)
+		}
+	}
+	roles = slices.Clone(roles)
+	slices.Sort(roles)
+	var out []*mcfgv1.MachineConfig
+	for _, role := range slices.Compact(roles) {
+		mc, err := manifests.RenderWrap(role, dropIns)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, mc)
+	}
+	return out, nil
 }

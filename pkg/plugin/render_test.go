@@ -23,6 +23,7 @@ func TestRenderGolden(t *testing.T) {
 		{golden: "render_infra.golden", args: []string{"--role", "infra"}},
 		{golden: "render_disabled.golden", args: []string{"--disabled"}},
 		{golden: "render_json.golden", args: []string{"-o", "json"}},
+		{golden: "render_wrap.golden", args: []string{"--role", "worker", "--wrap", `node-agent.service=-/usr/local/bin/node-agent --label "two words" cost=$$5 unit=%n`, "--wrap", "b.service=/bin/b"}},
 		// Standard kubectl flags are accepted and ignored: render never
 		// contacts a cluster.
 		{golden: "render_default.golden", args: []string{"--kubeconfig", "/nonexistent", "--context", "nowhere"}},
@@ -94,6 +95,11 @@ func TestRenderBadInput(t *testing.T) {
 		{name: "stray argument", args: []string{"worker"}, wantErr: `takes no arguments, got "worker" (see 'oc kubens render --help')`},
 		{name: "unknown flag", args: []string{"--roles", "x"}, wantErr: "unknown flag: --roles"},
 		{name: "flag without value", args: []string{"--role"}, wantErr: "flag needs an argument"},
+		{name: "wrap without a command", args: []string{"--wrap", "a.service"}, wantErr: `"a.service": want UNIT=CMD`},
+		{name: "wrap a socket", args: []string{"--wrap", "a.socket=/bin/a"}, wantErr: "a.socket"},
+		{name: "wrap with argv0", args: []string{"--wrap", "a.service=@/bin/a a"}, wantErr: `the "@" prefix`},
+		{name: "wrap twice", args: []string{"--wrap", "a.service=/bin/a", "--wrap", "a.service=/bin/b"}, wantErr: "a.service is given twice"},
+		{name: "wrap and disabled", args: []string{"--wrap", "a.service=/bin/a", "--disabled"}, wantErr: "--wrap and --disabled do not go together"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

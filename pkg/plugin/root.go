@@ -139,6 +139,8 @@ each affected pool, maxUnavailable at a time.`,
 	cmd.AddCommand(NewCmdVerify(configFlags, streams))
 	cmd.AddCommand(NewCmdMeasure(configFlags, streams))
 	cmd.AddCommand(NewCmdExec(configFlags, streams))
+	cmd.AddCommand(NewCmdWrap(configFlags, streams))
+	cmd.AddCommand(NewCmdUnwrap(configFlags, streams))
 	// Node, pool, role and -o completions (complete.go).
 	RegisterCompletions(cmd, configFlags)
 

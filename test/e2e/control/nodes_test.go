@@ -38,20 +38,7 @@ func TestEnableDisableOnRealNodes(t *testing.T) {
 	testenv.RequireBinaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	c, err := harness.Up(ctx, harness.Options{Masters: 1, Workers: 2, Logf: t.Logf})
-	if err != nil {
-		t.Fatalf("cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Down(context.Background()); err != nil {
-			t.Errorf("cluster down: %v", err)
-		}
-	})
-	mco, err := mcosim.Start(ctx, c.RESTConfig(), c, mcosim.Options{RenderDelay: 2 * time.Second, StepDelay: 200 * time.Millisecond, Logf: t.Logf})
-	if err != nil {
-		t.Fatalf("mcosim: %v", err)
-	}
-	t.Cleanup(mco.Stop)
+	c := rhcosCluster(ctx, t)
 	kc := c.KubeconfigPath()
 
 	expectAll := func(want node.Mode) {
@@ -237,6 +224,27 @@ func TestEnableDisableOnRealNodes(t *testing.T) {
 			t.Errorf("%s: kubens.service is %q after disable, want disabled", m.Name, strings.TrimSpace(out))
 		}
 	}
+}
+
+// rhcosCluster starts the default local cluster (1 master, 2 workers that
+// boot like RHCOS) with the simulated MCO, both stopped at the test's end.
+func rhcosCluster(ctx context.Context, t *testing.T) *harness.Cluster {
+	t.Helper()
+	c, err := harness.Up(ctx, harness.Options{Masters: 1, Workers: 2, Logf: t.Logf})
+	if err != nil {
+		t.Fatalf("cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Down(context.Background()); err != nil {
+			t.Errorf("cluster down: %v", err)
+		}
+	})
+	mco, err := mcosim.Start(ctx, c.RESTConfig(), c, mcosim.Options{RenderDelay: 2 * time.Second, StepDelay: 200 * time.Millisecond, Logf: t.Logf})
+	if err != nil {
+		t.Fatalf("mcosim: %v", err)
+	}
+	t.Cleanup(mco.Stop)
+	return c
 }
 
 // runExec runs `oc kubens exec NODE -- cmd...` in-process (--kubeconfig
