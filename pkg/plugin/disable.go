@@ -30,10 +30,11 @@ func NewCmdDisable(configFlags *genericclioptions.ConfigFlags, streams genericio
 	cmd := &cobra.Command{
 		Use:   "disable",
 		Short: "Turn off mount namespace encapsulation by removing what enable created (reboots nodes)",
-		Long: `Delete the MachineConfigs that oc kubens manages (those with the
-oc-kubens.io/managed-by label), after showing the plan and asking for
-confirmation. MachineConfigs made by anyone else are never touched: when one of
-them keeps kubens.service enabled on a pool, disable says so.
+		Long: `Delete the MachineConfigs that enable created (those with the
+oc-kubens.io/managed-by label; the wrap configs stay, unwrap removes them),
+after showing the plan and asking for confirmation. MachineConfigs made by
+anyone else are never touched: when one of them keeps kubens.service enabled
+on a pool, disable says so.
 
 The Machine Config Operator then drains and REBOOTS every node of each affected
 pool, maxUnavailable at a time. Without a terminal, --yes is required.`,

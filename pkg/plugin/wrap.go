@@ -76,7 +76,9 @@ kubensenter joins the namespace kubens.service pinned, or runs the command as
 it is where encapsulation is off. Wrapping more units later updates the same
 object; running wrap again changes nothing. The plan is shown first; the
 Machine Config Operator then drains and REBOOTS every node of each affected
-pool, maxUnavailable at a time. Without a terminal, --yes is required.`,
+pool, maxUnavailable at a time. Without a terminal, --yes is required.
+--dry-run still reads the units on the nodes (short-lived pods), unless
+--exec-start gives every command.`,
 		Example: `  # Wrap a monitoring agent on the master and worker pools (reads it from the nodes)
   oc kubens wrap node-agent.service
 
