@@ -160,6 +160,29 @@ func TestWrapPlan(t *testing.T) {
 		t.Fatalf("second wrap: %+v %v", plan.Changes, err)
 	}
 
+	// Wrapping one more unit later updates the same object, keeping the
+	// first; unwrapping it again takes the object back to one unit.
+	textB, err := wrap.DropIn("b.service", []string{"/bin/b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	more := &wrapTarget{Role: "worker", Have: have, Before: map[string]string{"agent.service": text},
+		After: map[string]string{"agent.service": text, "b.service": textB}, Added: []string{"b.service"}}
+	plan, desired, err = wrapPlan(snap, []*wrapTarget{more}, false)
+	if err != nil || plan.Changes[0].Action != actionUpdate || desired[0].Name != "99-kubens-wrap-worker" {
+		t.Fatalf("wrap one more: %+v %v", plan.Changes, err)
+	}
+	if cfg, err := manifests.ParseConfig(desired[0].Spec.Config.Raw); err != nil || strings.Join(manifests.WrappedUnits(cfg), ",") != "agent.service,b.service" {
+		t.Fatalf("wrap one more renders %s (%v)", desired[0].Spec.Config.Raw, err)
+	}
+	withB := desired[0].DeepCopy()
+	less := &wrapTarget{Role: "worker", Have: withB, Before: map[string]string{"agent.service": text, "b.service": textB},
+		After: map[string]string{"agent.service": text}, Removed: []string{"b.service"}}
+	plan, desired, err = wrapPlan(snap, []*wrapTarget{less}, true)
+	if err != nil || plan.Changes[0].Action != actionUpdate || !sameJSON(desired[0].Spec.Config.Raw, have.Spec.Config.Raw) {
+		t.Fatalf("unwrap one of two: %+v %v", plan.Changes, err)
+	}
+
 	// Unwrapping the only unit deletes the object; pools lose the drop-in.
 	gone := &wrapTarget{Role: "worker", Have: have, Before: map[string]string{"agent.service": text}, After: map[string]string{}, Removed: []string{"agent.service"}}
 	plan, _, err = wrapPlan(snap, []*wrapTarget{gone}, true)
