@@ -27,24 +27,24 @@ func NewCmdCompletion(_ *genericclioptions.ConfigFlags, streams genericiooptions
 	cmd := &cobra.Command{
 		Use:   "completion SHELL",
 		Short: "Print a shell completion script (bash, zsh, fish, powershell)",
-		Long: `Print a completion script for the oc-kubens binary in the given shell's
+		Long: `Print a completion script for the {{bin}} binary in the given shell's
 language. Load it in the current shell or install it where your shell looks
 for completions. The script completes commands and flags; it asks the binary
 itself (its hidden __complete command) for dynamic values.`,
 		Example: `  # bash, current session
-  source <(oc-kubens completion bash)
+  source <({{bin}} completion bash)
 
   # bash, permanently
-  oc-kubens completion bash > ~/.local/share/bash-completion/completions/oc-kubens
+  {{bin}} completion bash > ~/.local/share/bash-completion/completions/{{bin}}
 
   # zsh (compinit must be active)
-  oc-kubens completion zsh > "${fpath[1]}/_oc-kubens"
+  {{bin}} completion zsh > "${fpath[1]}/_{{bin}}"
 
   # fish
-  oc-kubens completion fish > ~/.config/fish/completions/oc-kubens.fish
+  {{bin}} completion fish > ~/.config/fish/completions/{{bin}}.fish
 
   # PowerShell
-  oc-kubens completion powershell | Out-String | Invoke-Expression`,
+  {{bin}} completion powershell | Out-String | Invoke-Expression`,
 		ValidArgs:             completionShells(),
 		DisableFlagsInUseLine: true,
 		Args: func(cmd *cobra.Command, args []string) error {

@@ -161,15 +161,20 @@ func runRoot(cmd *cobra.Command, args []string) error {
 	return newUsageError(cmd, fmt.Errorf("%s", msg))
 }
 
+// binPlaceholder stands, in help texts and examples, for the binary's name
+// as the user runs it (oc-kubens or kubectl-kubens). Help texts name the
+// command "oc kubens", which localizeExamples turns into the display name.
+// "oc-kubens" itself is never rewritten: it also names the product, its
+// labels (oc-kubens.io/...), its field manager and its schemas.
+const binPlaceholder = "{{bin}}"
+
 // localizeExamples rewrites help texts and examples, which are written for
-// "oc kubens" and the oc-kubens binary, for the name this process runs under.
+// "oc kubens" with {{bin}} for the binary, for the name this process runs
+// under.
 func localizeExamples(cmd *cobra.Command, displayName string) {
-	if displayName == ocDisplayName {
-		return
-	}
 	r := strings.NewReplacer(
 		ocDisplayName, displayName,
-		strings.ReplaceAll(ocDisplayName, " ", "-"), strings.ReplaceAll(displayName, " ", "-"),
+		binPlaceholder, strings.ReplaceAll(displayName, " ", "-"),
 	)
 	cmd.Long = r.Replace(cmd.Long)
 	cmd.Example = r.Replace(cmd.Example)

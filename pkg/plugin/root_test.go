@@ -54,6 +54,39 @@ func TestHelpShowsDisplayName(t *testing.T) {
 	}
 }
 
+// The help of every command, under both names: the display name is the
+// only name of the command, the binary's name follows it, and what only
+// looks like the name (labels, the field manager, schemas) stays as it is.
+func TestWholeHelpTreeLocalized(t *testing.T) {
+	for _, tt := range []struct{ display, bin, other, otherBin string }{
+		{"oc kubens", "oc-kubens", "kubectl kubens", "kubectl-kubens"},
+		{"kubectl kubens", "kubectl-kubens", "oc kubens", "oc-kubens completion"},
+	} {
+		var walk func(c *cobra.Command)
+		walk = func(c *cobra.Command) {
+			text := c.Long + "\n" + c.Example
+			for _, bad := range []string{tt.other, tt.otherBin, "{{", "kubectl-kubens.io", "field manager kubectl-kubens"} {
+				if strings.Contains(text, bad) {
+					t.Errorf("%s: help of %q holds %q", tt.display, c.CommandPath(), bad)
+				}
+			}
+			for _, sub := range c.Commands() {
+				walk(sub)
+			}
+		}
+		root := NewCmdKubens(genericiooptions.NewTestIOStreamsDiscard(), tt.display)
+		walk(root)
+		completion, _, err := root.Find([]string{"completion"})
+		if err != nil || !strings.Contains(completion.Example, tt.bin+" completion bash > ~/.local/share/bash-completion/completions/"+tt.bin) {
+			t.Errorf("%s: completion examples name another binary: %v\n%s", tt.display, err, completion.Example)
+		}
+		enable, _, _ := root.Find([]string{"enable"})
+		if !strings.Contains(enable.Long, "field manager oc-kubens") {
+			t.Errorf("%s: enable's help lost the field manager's name:\n%s", tt.display, enable.Long)
+		}
+	}
+}
+
 // TestEveryCommandDocumented walks the whole tree, including commands added
 // later, and requires a description and examples on each.
 func TestEveryCommandDocumented(t *testing.T) {

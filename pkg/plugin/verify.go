@@ -94,7 +94,7 @@ Exit status: 0 when every node is in the --expect state, 1 when any is not
   oc kubens verify node-a node-b -o wide
 
   # Outside OpenShift, name an image with a POSIX shell
-  kubectl kubens verify --all-nodes --image busybox:1.36`,
+  oc kubens verify --all-nodes --image busybox:1.36`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(cmd, args); err != nil {
 				return err
