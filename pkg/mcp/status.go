@@ -2,6 +2,7 @@ package mcp
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -284,7 +285,7 @@ func Derive(s Snapshot) Report {
 		} {
 			if ok, msg := condition(p, t); ok {
 				ps.Degraded = true
-				if msg != "" && !contains(reasons, msg) {
+				if msg != "" && !slices.Contains(reasons, msg) {
 					reasons = append(reasons, msg)
 				}
 			}
@@ -317,15 +318,6 @@ func Derive(s Snapshot) Report {
 		return rep.Nodes[i].Name < rep.Nodes[j].Name
 	})
 	return rep
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // DegradedNodes lists "name: reason" for the nodes of pool whose daemon

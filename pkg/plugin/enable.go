@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/utils/ptr"
 
 	"github.com/oc-kubens/oc-kubens/pkg/manifests"
 	"github.com/oc-kubens/oc-kubens/pkg/mcp"
@@ -351,7 +352,7 @@ func applyMachineConfig(ctx context.Context, c *clusterClients, dryRun string, o
 	if err != nil {
 		return err
 	}
-	opts := metav1.PatchOptions{FieldManager: FieldManager, FieldValidation: "Strict", Force: ptrTo(true)}
+	opts := metav1.PatchOptions{FieldManager: FieldManager, FieldValidation: "Strict", Force: ptr.To(true)}
 	if dryRun == dryRunServer {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
@@ -375,5 +376,3 @@ func applyMachineConfig(ctx context.Context, c *clusterClients, dryRun string, o
 	fmt.Fprintf(out, "machineconfig.%s/%s %s\n", mcfgv1.GroupName, mc.Name, verb)
 	return nil
 }
-
-func ptrTo[T any](v T) *T { return &v }

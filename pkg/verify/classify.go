@@ -387,7 +387,7 @@ func checks(state State, mech Mechanism, rep *Report) []Check {
 
 // ClassifyPod says whether the pod has reached a state verify will not wait
 // past, and if so what it means for the node. A pod still on its way
-// (Pending, Running, or pulling its image) gives ok=false.
+// (Pending, Running, or pulling its image) gives done=false.
 func ClassifyPod(node string, pod *corev1.Pod) (res NodeResult, done bool) {
 	return classifyPod(node, pod, nil, nil)
 }

@@ -7,10 +7,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/oc-kubens/oc-kubens/pkg/manifests"
+	"github.com/oc-kubens/oc-kubens/pkg/mcp"
 )
 
-// CurrentConfigAnnotation names the rendered MachineConfig a node runs.
-const CurrentConfigAnnotation = "machineconfiguration.openshift.io/currentConfig"
+// CurrentConfigAnnotation names the rendered MachineConfig a node runs
+// (one definition, pkg/mcp's).
+const CurrentConfigAnnotation = mcp.CurrentConfigAnnotation
 
 // ExpectedResolver finds the state each node should be in from the rendered
 // MachineConfig named in its currentConfig annotation: the ground truth of

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
 
 	"github.com/oc-kubens/oc-kubens/pkg/manifests"
 )
@@ -64,10 +65,10 @@ func renderedConfig(t *testing.T, version string, units ...tUnit) []byte {
 	// What every rendered config has besides: kubelet and crio with the
 	// MCO's own drop-ins, other units and files.
 	base := []tUnit{
-		{Name: "kubelet.service", Enabled: ptrTo(true), Contents: ptrTo("[Unit]\nDescription=Kubernetes Kubelet\n")},
-		{Name: "crio.service", Dropins: []tDropin{{Name: "10-mco-default-madv.conf", Contents: ptrTo("[Service]\nEnvironment=\"GODEBUG=madvdontneed=1\"\n")}}},
+		{Name: "kubelet.service", Enabled: ptr.To(true), Contents: ptr.To("[Unit]\nDescription=Kubernetes Kubelet\n")},
+		{Name: "crio.service", Dropins: []tDropin{{Name: "10-mco-default-madv.conf", Contents: ptr.To("[Service]\nEnvironment=\"GODEBUG=madvdontneed=1\"\n")}}},
 		{Name: "kubens.service"},
-		{Name: "chronyd.service", Enabled: ptrTo(true)},
+		{Name: "chronyd.service", Enabled: ptr.To(true)},
 	}
 	cfg := map[string]any{
 		"ignition": map[string]any{"version": version},
@@ -87,12 +88,12 @@ func renderedConfig(t *testing.T, version string, units ...tUnit) []byte {
 func TestExpectedFromConfigZTP(t *testing.T) {
 	dropins := func(name string) []tUnit {
 		return []tUnit{
-			{Name: "crio.service", Dropins: []tDropin{{Name: name, Contents: ptrTo(ztpDropin)}}},
-			{Name: "kubelet.service", Dropins: []tDropin{{Name: name, Contents: ptrTo(ztpDropin)}, {Name: "30-kubelet-interval-tuning.conf", Contents: ptrTo("[Service]\nEnvironment=\"OPENSHIFT_EVICTION_MONITORING_PERIOD_DURATION=30s\"\n")}}},
+			{Name: "crio.service", Dropins: []tDropin{{Name: name, Contents: ptr.To(ztpDropin)}}},
+			{Name: "kubelet.service", Dropins: []tDropin{{Name: name, Contents: ptr.To(ztpDropin)}, {Name: "30-kubelet-interval-tuning.conf", Contents: ptr.To("[Service]\nEnvironment=\"OPENSHIFT_EVICTION_MONITORING_PERIOD_DURATION=30s\"\n")}}},
 		}
 	}
 	unit := func(enabled *bool) tUnit {
-		return tUnit{Name: "container-mount-namespace.service", Enabled: enabled, Contents: ptrTo(ztpUnit)}
+		return tUnit{Name: "container-mount-namespace.service", Enabled: enabled, Contents: ptr.To(ztpUnit)}
 	}
 	tests := []struct {
 		name    string
@@ -101,18 +102,18 @@ func TestExpectedFromConfigZTP(t *testing.T) {
 		want    State
 	}{
 		{"ztp since 2023, no enabled field", "3.2.0", append([]tUnit{unit(nil)}, dropins("90-container-mount-namespace.conf")...), Encapsulated},
-		{"ztp with enabled: true", "3.4.0", append([]tUnit{unit(ptrTo(true))}, dropins("90-container-mount-namespace.conf")...), Encapsulated},
-		{"early ztp, 20- drop-ins", "3.1.0", append([]tUnit{unit(ptrTo(true))}, dropins("20-container-mount-namespace.conf")...), Encapsulated},
+		{"ztp with enabled: true", "3.4.0", append([]tUnit{unit(ptr.To(true))}, dropins("90-container-mount-namespace.conf")...), Encapsulated},
+		{"early ztp, 20- drop-ins", "3.1.0", append([]tUnit{unit(ptr.To(true))}, dropins("20-container-mount-namespace.conf")...), Encapsulated},
 		{"drop-ins only (unit file elsewhere)", "3.4.0", dropins("90-container-mount-namespace.conf"), Encapsulated},
 		{"unit only, no enabled", "3.2.0", []tUnit{unit(nil)}, Encapsulated},
-		{"unit enabled: false, drop-ins still pull it in", "3.2.0", append([]tUnit{unit(ptrTo(false))}, dropins("90-container-mount-namespace.conf")...), Encapsulated},
-		{"masked", "3.2.0", append([]tUnit{{Name: "container-mount-namespace.service", Mask: ptrTo(true)}}, dropins("90-container-mount-namespace.conf")...), NotEncapsulated},
-		{"unit enabled: false only", "3.2.0", []tUnit{{Name: "container-mount-namespace.service", Enabled: ptrTo(false)}}, NotEncapsulated},
+		{"unit enabled: false, drop-ins still pull it in", "3.2.0", append([]tUnit{unit(ptr.To(false))}, dropins("90-container-mount-namespace.conf")...), Encapsulated},
+		{"masked", "3.2.0", append([]tUnit{{Name: "container-mount-namespace.service", Mask: ptr.To(true)}}, dropins("90-container-mount-namespace.conf")...), NotEncapsulated},
+		{"unit enabled: false only", "3.2.0", []tUnit{{Name: "container-mount-namespace.service", Enabled: ptr.To(false)}}, NotEncapsulated},
 		{"listed without contents or enabled", "3.2.0", []tUnit{{Name: "container-mount-namespace.service"}}, NotEncapsulated},
 		{"empty drop-in", "3.2.0", []tUnit{{Name: "kubelet.service", Dropins: []tDropin{{Name: "90-container-mount-namespace.conf"}}}}, NotEncapsulated},
-		{"drop-in on another unit", "3.2.0", []tUnit{{Name: "other.service", Dropins: []tDropin{{Name: "90-container-mount-namespace.conf", Contents: ptrTo(ztpDropin)}}}}, NotEncapsulated},
+		{"drop-in on another unit", "3.2.0", []tUnit{{Name: "other.service", Dropins: []tDropin{{Name: "90-container-mount-namespace.conf", Contents: ptr.To(ztpDropin)}}}}, NotEncapsulated},
 		{"plain rendered config", "3.4.0", nil, NotEncapsulated},
-		{"kubens.service enabled", "3.5.0", []tUnit{{Name: "kubens.service", Enabled: ptrTo(true)}}, Encapsulated},
+		{"kubens.service enabled", "3.5.0", []tUnit{{Name: "kubens.service", Enabled: ptr.To(true)}}, Encapsulated},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -131,12 +132,12 @@ func TestExpectedFromConfigZTP(t *testing.T) {
 // TestExpectedResolverWrapped: the wrapped units come from the same rendered
 // config as the expected state, fetched once whichever is asked first.
 func TestExpectedResolverWrapped(t *testing.T) {
-	wrap := tDropin{Name: manifests.WrapDropInName, Contents: ptrTo("[Service]\nExecStart=\nExecStart=/usr/bin/kubensenter /usr/bin/agent\n")}
+	wrap := tDropin{Name: manifests.WrapDropInName, Contents: ptr.To("[Service]\nExecStart=\nExecStart=/usr/bin/kubensenter /usr/bin/agent\n")}
 	configs := map[string][]byte{
 		"rendered-wrap": renderedConfig(t, "3.4.0",
-			tUnit{Name: "kubens.service", Enabled: ptrTo(true)},
+			tUnit{Name: "kubens.service", Enabled: ptr.To(true)},
 			tUnit{Name: "zagent.service", Dropins: []tDropin{wrap}},
-			tUnit{Name: "agent.service", Dropins: []tDropin{{Name: "10-other.conf", Contents: ptrTo("[Service]\n")}, wrap}},
+			tUnit{Name: "agent.service", Dropins: []tDropin{{Name: "10-other.conf", Contents: ptr.To("[Service]\n")}, wrap}},
 			// Ignition deletes an empty drop-in: not wrapped.
 			tUnit{Name: "gone.service", Dropins: []tDropin{{Name: manifests.WrapDropInName}}}),
 		"rendered-plain": renderedConfig(t, "3.4.0"),

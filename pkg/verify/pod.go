@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/utils/ptr"
 )
 
 const (
@@ -133,10 +134,10 @@ func PodFor(name, node string, o PodOptions) *corev1.Pod {
 			HostPID:                       true,
 			HostNetwork:                   true,
 			RestartPolicy:                 corev1.RestartPolicyNever,
-			ActiveDeadlineSeconds:         ptrTo(deadline),
-			AutomountServiceAccountToken:  ptrTo(false),
-			EnableServiceLinks:            ptrTo(false),
-			TerminationGracePeriodSeconds: ptrTo(int64(1)),
+			ActiveDeadlineSeconds:         ptr.To(deadline),
+			AutomountServiceAccountToken:  ptr.To(false),
+			EnableServiceLinks:            ptr.To(false),
+			TerminationGracePeriodSeconds: ptr.To(int64(1)),
 			Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
 			PriorityClassName:             "",
 			Containers: []corev1.Container{{
@@ -147,15 +148,15 @@ func PodFor(name, node string, o PodOptions) *corev1.Pod {
 				TerminationMessagePath:   corev1.TerminationMessagePathDefault,
 				TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 				SecurityContext: &corev1.SecurityContext{
-					Privileged: ptrTo(true),
-					RunAsUser:  ptrTo(int64(0)),
+					Privileged: ptr.To(true),
+					RunAsUser:  ptr.To(int64(0)),
 				},
 				VolumeMounts: []corev1.VolumeMount{{Name: "host", MountPath: "/host"}},
 			}},
 			Volumes: []corev1.Volume{{
 				Name: "host",
 				VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{
-					Path: "/", Type: ptrTo(corev1.HostPathDirectory),
+					Path: "/", Type: ptr.To(corev1.HostPathDirectory),
 				}},
 			}},
 		},
@@ -175,5 +176,3 @@ func ExpiresAt(ns *corev1.Namespace) (time.Time, bool) {
 
 // deadlineSeconds renders a duration for messages.
 func deadlineSeconds(d time.Duration) string { return strconv.Itoa(int(d/time.Second)) + "s" }
-
-func ptrTo[T any](v T) *T { return &v }
