@@ -127,7 +127,7 @@ func (o *ExecOptions) Validate() error {
 	if o.Timeout < time.Second {
 		return fmt.Errorf("--timeout must be at least 1s, got %s", o.Timeout)
 	}
-	return validatePullPolicy(o.ImagePullPolicy)
+	return checkPullPolicy(o.ImagePullPolicy)
 }
 
 // Run makes the pod, runs the command in it and cleans up. The command's

@@ -160,12 +160,23 @@ func usageErr(err error) error {
 	return &ExitError{Code: verifyExitCannotRun, Err: err}
 }
 
+// validatePullPolicy is checkPullPolicy for verify and measure, whose flag
+// mistakes exit 2 ("could not run").
 func validatePullPolicy(p string) error {
+	if err := checkPullPolicy(p); err != nil {
+		return usageErr(err)
+	}
+	return nil
+}
+
+// checkPullPolicy checks --image-pull-policy; commands without exit codes
+// of their own (exec, wrap) exit 1 on it, like on any error.
+func checkPullPolicy(p string) error {
 	switch corev1.PullPolicy(p) {
 	case "", corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
 		return nil
 	}
-	return usageErr(fmt.Errorf("--image-pull-policy must be Always, IfNotPresent or Never, got %q", p))
+	return fmt.Errorf("--image-pull-policy must be Always, IfNotPresent or Never, got %q", p)
 }
 
 // debugClients builds the clients with a rate limit fit for one request

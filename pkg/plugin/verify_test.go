@@ -45,6 +45,7 @@ func TestVerifyFlagErrors(t *testing.T) {
 	}
 }
 
+// TestExecArgs: exec (and wrap) refuse bad arguments with exit 1.
 func TestExecArgs(t *testing.T) {
 	tests := []struct {
 		args    []string
@@ -55,6 +56,10 @@ func TestExecArgs(t *testing.T) {
 		{[]string{"exec", "n1"}, "stdin is not a terminal"},
 		{[]string{"exec", "n1", "-t", "--", "ls"}, "-t needs a terminal"},
 		{[]string{"exec", "n1", "--timeout", "0s", "--", "ls"}, "--timeout must be at least 1s"},
+		// README: errors exit 1 unless a command documents other codes;
+		// exec's own codes are the remote command's.
+		{[]string{"exec", "n1", "--image-pull-policy", "Sometimes", "--", "ls"}, "--image-pull-policy must be"},
+		{[]string{"wrap", "a.service", "--image-pull-policy", "Sometimes"}, "--image-pull-policy must be"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

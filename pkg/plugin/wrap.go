@@ -193,7 +193,7 @@ func (o *WrapOptions) Validate() error {
 	if o.Parallelism < 0 {
 		return fmt.Errorf("--parallelism must be at least 1, got %d", o.Parallelism)
 	}
-	if err := validatePullPolicy(o.ImagePullPolicy); err != nil {
+	if err := checkPullPolicy(o.ImagePullPolicy); err != nil {
 		return err
 	}
 	if err := validateStuckAfter(o.StuckAfter); err != nil {
