@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oc-kubens/oc-kubens/internal/ci"
 	"github.com/oc-kubens/oc-kubens/test/harness/node"
 )
 
@@ -18,7 +19,7 @@ import (
 func TestSystemdNodeClusterDown(t *testing.T) {
 	requireCluster(t)
 	if missing := node.SystemdMissingTools(); len(missing) > 0 {
-		t.Skipf("systemd node tools missing: %v", missing)
+		ci.SkipOrFail(t, "systemd node tools missing: %v", missing)
 	}
 	before, err := node.HostCgroupSnapshot()
 	if err != nil {

@@ -17,6 +17,8 @@ import (
 	igntypes "github.com/coreos/ignition/v2/config/v3_5/types"
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	"github.com/vincent-petithory/dataurl"
+
+	"github.com/oc-kubens/oc-kubens/internal/ci"
 )
 
 // dirMachine is a node whose root is a folder: systemctl --root=<folder>
@@ -31,7 +33,7 @@ type dirMachine struct {
 func newDirMachine(t *testing.T) *dirMachine {
 	t.Helper()
 	if _, err := exec.LookPath("systemctl"); err != nil {
-		t.Skip("no systemctl")
+		ci.SkipOrFail(t, "no systemctl")
 	}
 	root := t.TempDir()
 	for _, d := range []string{"etc/systemd/system", "usr/lib/systemd/system"} {
@@ -500,7 +502,7 @@ func TestWriterLinksResolveInRoot(t *testing.T) {
 // may be links within the node; without an owner a file keeps the writer's.
 func TestWriterOwnership(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("chown needs root")
+		ci.SkipOrFail(t, "chown needs root")
 	}
 	m := newDirMachine(t)
 	if err := os.MkdirAll(m.path("usr/share/base"), 0o755); err != nil {

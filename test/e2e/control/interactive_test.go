@@ -10,6 +10,8 @@ import (
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/oc-kubens/oc-kubens/internal/ci"
 )
 
 // runOnTerminal runs the binary on a pseudo-terminal (util-linux script),
@@ -17,7 +19,7 @@ import (
 func runOnTerminal(t *testing.T, answer, kubeconfig string, args ...string) result {
 	t.Helper()
 	if _, err := exec.LookPath("script"); err != nil {
-		t.Skip("needs script(1) from util-linux for a pseudo-terminal")
+		ci.SkipOrFail(t, "needs script(1) from util-linux for a pseudo-terminal")
 	}
 	line := fmt.Sprintf("%s %s --kubeconfig %s", pluginBinary(t), strings.Join(args, " "), kubeconfig)
 	cmd := exec.Command("script", "-q", "-e", "-c", line, "/dev/null")

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oc-kubens/oc-kubens/internal/ci"
 	vfy "github.com/oc-kubens/oc-kubens/pkg/verify"
 	"github.com/oc-kubens/oc-kubens/test/harness/testenv"
 )
@@ -21,7 +22,7 @@ func TestProbeScriptRealNamespaces(t *testing.T) {
 	testenv.RequireRoot(t)
 	bb, err := exec.LookPath("busybox")
 	if err != nil {
-		t.Skip("busybox not installed (apt-get install busybox-static)")
+		ci.SkipOrFail(t, "busybox not installed (apt-get install busybox-static)")
 	}
 	dir := t.TempDir()
 	for _, name := range []string{"kubelet", "containerd", "containerd-shim"} {

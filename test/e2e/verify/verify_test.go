@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/oc-kubens/oc-kubens/internal/ci"
 	vfy "github.com/oc-kubens/oc-kubens/pkg/verify"
 	"github.com/oc-kubens/oc-kubens/test/harness"
 	"github.com/oc-kubens/oc-kubens/test/harness/node"
@@ -152,7 +153,7 @@ func TestVerifyAndExecOnRealNodes(t *testing.T) {
 
 	t.Run("exec with no command opens a shell on a terminal", func(t *testing.T) {
 		if _, err := exec.LookPath("script"); err != nil {
-			t.Skip("script (util-linux) is needed to give the plugin a terminal")
+			ci.SkipOrFail(t, "script (util-linux) is needed to give the plugin a terminal")
 		}
 		// script gives the built binary a pseudo-terminal as stdin and
 		// stdout, like a person at a terminal; -e returns the shell's code.

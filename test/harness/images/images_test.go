@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/oc-kubens/oc-kubens/internal/ci"
 	"github.com/oc-kubens/oc-kubens/test/harness/testenv"
 )
 
@@ -20,7 +21,7 @@ func TestBuild(t *testing.T) {
 		if testenv.InCI() {
 			t.Fatalf("%s missing in CI: make node-deps installs busybox-static", DefaultBusybox)
 		}
-		t.Skipf("%s missing: run `make node-deps` (installs busybox-static)", DefaultBusybox)
+		ci.SkipOrFail(t, "%s missing: run `make node-deps` (installs busybox-static)", DefaultBusybox)
 	}
 	root, err := testenv.RepoRoot()
 	if err != nil {
