@@ -249,10 +249,21 @@ func TestWatchPoolsSurvivesOutages(t *testing.T) {
 			return nil
 		}
 	}
+	// A regression that never watches again must fail here, not hang
+	// until go test's own limit.
+	watcher := func() *watch.FakeWatcher {
+		select {
+		case w := <-c.watchers:
+			return w
+		case <-ctx.Done():
+			t.Fatal("no watch started")
+			return nil
+		}
+	}
 	if s := next(); len(s) != 1 || s[0].Spec.Configuration.Name != "r1" {
 		t.Fatalf("first snapshot %+v", s)
 	}
-	w := <-c.watchers
+	w := watcher()
 	p2 := p1.DeepCopy()
 	p2.Spec.Configuration.Name = "r2"
 	w.Modify(p2)
@@ -267,9 +278,9 @@ func TestWatchPoolsSurvivesOutages(t *testing.T) {
 	if s := next(); s[0].Spec.Configuration.Name != "r2" {
 		t.Fatalf("after relist %+v", s)
 	}
-	w2 := <-c.watchers
+	w2 := watcher()
 	w2.Error(&metav1.Status{Message: "too old resource version"})
-	<-c.watchers
+	watcher()
 	mu.Lock()
 	defer mu.Unlock()
 	if len(errs) != 3 || !strings.Contains(errs[2].Error(), "too old") {

@@ -505,11 +505,17 @@ func TestVerifyPlainKubernetes(t *testing.T) {
 	if r.code != 1 {
 		t.Errorf("exit %d, want 1 (node-1 is plain)", r.code)
 	}
-	lines := strings.Split(r.stdout, "\n")
-	for _, l := range lines {
-		if f := strings.Fields(l); len(f) > 2 && f[0] == c.Node("node-0").Name && (f[1] != "Encapsulated" || f[2] != "-") {
-			t.Errorf("node-0 line %q: want Encapsulated with expected -", l)
+	rows := 0
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == c.Node("node-0").Name {
+			rows++
+			if len(f) < 3 || f[1] != "Encapsulated" || f[2] != "-" {
+				t.Errorf("node-0 line %q: want Encapsulated with expected -", l)
+			}
 		}
+	}
+	if rows != 1 {
+		t.Errorf("%d rows for node-0, want 1:\n%s", rows, r.stdout)
 	}
 	r = run(t, c, append([]string{"verify", "--all-nodes", "-o", "yaml"}, imageFlags...)...)
 	var rep vfy.VerifyReport
