@@ -167,7 +167,7 @@ func TestStuckNodeMessages(t *testing.T) {
 	}
 	te := &TimeoutError{After: 30 * time.Minute, Pending: prog}
 	for _, want := range []string{"timed out after 30m0s", "stuck in their update: worker-1 (NotReady for 12m while updating to rendered-worker-2)",
-		"`oc describe node worker-1`", "run `oc kubens wait` again"} {
+		"`oc describe node worker-1`", "the rollout goes on in the cluster"} {
 		if !strings.Contains(te.Error(), want) {
 			t.Errorf("timeout error lacks %q:\n%s", want, te.Error())
 		}

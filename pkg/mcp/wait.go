@@ -111,11 +111,13 @@ type PoolError struct {
 	Nodes []string
 }
 
+// Error states what is wrong with the pool; what to do about it is the
+// caller's to say, in its own command's words.
 func (e *PoolError) Error() string {
 	var b strings.Builder
 	switch e.Kind {
 	case KindPaused:
-		fmt.Fprintf(&b, "pool %s is paused, so its nodes will not be updated: unpause it with `oc patch mcp %s --type merge -p '{\"spec\":{\"paused\":false}}'` and run `oc kubens wait` again", e.Pool, e.Pool)
+		fmt.Fprintf(&b, "pool %s is paused, so its nodes will not be updated", e.Pool)
 	case KindMissing:
 		fmt.Fprintf(&b, "pool %s no longer exists", e.Pool)
 	case KindRenderDegraded:
@@ -128,9 +130,6 @@ func (e *PoolError) Error() string {
 	}
 	if len(e.Nodes) > 0 {
 		fmt.Fprintf(&b, "; degraded nodes: %s", strings.Join(e.Nodes, ", "))
-	}
-	if e.Kind != KindPaused && e.Kind != KindMissing {
-		b.WriteString(". Fix the cause (`oc describe mcp " + e.Pool + "`, `oc kubens status -o wide`), then run `oc kubens wait` again")
 	}
 	return b.String()
 }
@@ -389,7 +388,7 @@ func (e *TimeoutError) Error() string {
 		msg += fmt.Sprintf("; stuck in their update: %s; the MCO waits for them forever. %s",
 			strings.Join(names, ", "), strings.Join(advice, ". "))
 	}
-	return msg + "; the rollout goes on in the cluster: run `oc kubens wait` again to keep waiting"
+	return msg + "; the rollout goes on in the cluster"
 }
 
 // Wait consumes pool snapshots (see WatchPools) until every expected pool

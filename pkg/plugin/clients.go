@@ -384,6 +384,9 @@ const defaultWaitTimeout = 30 * time.Minute
 type waitLimits struct {
 	Timeout    time.Duration
 	StuckAfter time.Duration
+	// Display names the command in advice ("oc kubens"); "oc kubens" when
+	// empty.
+	Display string
 }
 
 // runWait watches the pools until the expectations are met, printing
@@ -429,10 +432,29 @@ func runWait(ctx context.Context, c *clusterClients, exps []mcp.Expectation, l w
 	})
 	pp.finish()
 	if err != nil {
-		return err
+		return adviseWait(err, l.Display)
 	}
 	fmt.Fprintf(out, "All pools updated: %s (in %s)\n", strings.Join(names, ", "), time.Since(start).Round(time.Second))
 	return nil
+}
+
+// adviseWait adds to the wait engine's errors what to do next, naming this
+// command as the user runs it.
+func adviseWait(err error, display string) error {
+	if display == "" {
+		display = ocDisplayName
+	}
+	var pe *mcp.PoolError
+	var te *mcp.TimeoutError
+	switch {
+	case errors.As(err, &te):
+		return fmt.Errorf("%w: run `%s wait` again to keep waiting", err, display)
+	case errors.As(err, &pe) && pe.Kind == mcp.KindPaused:
+		return fmt.Errorf("%w. Unpause it with `oc patch mcp %s --type merge -p '{\"spec\":{\"paused\":false}}'` and run `%s wait` again", err, pe.Pool, display)
+	case errors.As(err, &pe) && pe.Kind != mcp.KindMissing:
+		return fmt.Errorf("%w. Fix the cause (`oc describe mcp %s`, `%s status -o wide`), then run `%s wait` again", err, pe.Pool, display, display)
+	}
+	return err
 }
 
 // progressPrinter shows wait progress. On a terminal it redraws one line per

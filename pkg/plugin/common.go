@@ -24,12 +24,22 @@ type clusterOptions struct {
 	// stdinTTY / stdoutTTY: confirmation needs a person at a terminal;
 	// progress redraws in place only on one.
 	stdinTTY, stdoutTTY bool
+	// displayName is how the user runs us ("oc kubens", "kubectl kubens"),
+	// for advice that names a command.
+	displayName string
 
 	genericiooptions.IOStreams
 }
 
-// completeClients builds the clients and looks at the terminal.
-func (o *clusterOptions) completeClients() error {
+// completeClients builds the clients, looks at the terminal and reads the
+// display name off the root command.
+func (o *clusterOptions) completeClients(cmd *cobra.Command) error {
+	o.displayName = ocDisplayName
+	if cmd != nil {
+		if d := cmd.Root().Annotations[cobra.CommandDisplayNameAnnotation]; d != "" {
+			o.displayName = d
+		}
+	}
 	c, err := newClusterClients(o.configFlags)
 	if err != nil {
 		return err

@@ -65,8 +65,8 @@ pool, maxUnavailable at a time. Without a terminal, --yes is required.`,
 }
 
 // Complete builds the clients and looks at the terminal.
-func (o *DisableOptions) Complete(_ *cobra.Command, _ []string) error {
-	return o.completeClients()
+func (o *DisableOptions) Complete(cmd *cobra.Command, _ []string) error {
+	return o.completeClients(cmd)
 }
 
 // Validate checks the flags.
@@ -156,5 +156,5 @@ func (o *DisableOptions) Run(ctx context.Context) error {
 	for _, pl := range plan.Pools {
 		exps = append(exps, mcp.Expectation{Pool: pl.Name, Absent: pl.MCs})
 	}
-	return runWait(ctx, c, exps, waitLimits{Timeout: o.Timeout, StuckAfter: o.StuckAfter}, o.Out, o.stdoutTTY)
+	return runWait(ctx, c, exps, waitLimits{Timeout: o.Timeout, StuckAfter: o.StuckAfter, Display: o.displayName}, o.Out, o.stdoutTTY)
 }

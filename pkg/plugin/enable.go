@@ -112,8 +112,8 @@ validation. Without a terminal, --yes is required.`,
 }
 
 // Complete builds the clients and looks at the terminal.
-func (o *EnableOptions) Complete(_ *cobra.Command, _ []string) error {
-	return o.completeClients()
+func (o *EnableOptions) Complete(cmd *cobra.Command, _ []string) error {
+	return o.completeClients(cmd)
 }
 
 // Validate checks the flags.
@@ -328,7 +328,7 @@ func (o *EnableOptions) maybeWait(ctx context.Context, exps []mcp.Expectation) e
 	if !o.Wait || o.DryRun != dryRunNone {
 		return nil
 	}
-	return runWait(ctx, o.clients, exps, waitLimits{Timeout: o.Timeout, StuckAfter: o.StuckAfter}, o.Out, o.stdoutTTY)
+	return runWait(ctx, o.clients, exps, waitLimits{Timeout: o.Timeout, StuckAfter: o.StuckAfter, Display: o.displayName}, o.Out, o.stdoutTTY)
 }
 
 func sameJSON(a, b []byte) bool {

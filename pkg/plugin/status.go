@@ -63,8 +63,8 @@ no pods. To check the nodes themselves, use 'oc kubens verify'.`,
 }
 
 // Complete builds the clients.
-func (o *StatusOptions) Complete(_ *cobra.Command, _ []string) error {
-	return o.completeClients()
+func (o *StatusOptions) Complete(cmd *cobra.Command, _ []string) error {
+	return o.completeClients(cmd)
 }
 
 // Validate checks the output format.

@@ -95,8 +95,8 @@ func validateStuckAfter(d time.Duration) error {
 }
 
 // Complete builds the clients and looks at the terminal.
-func (o *WaitOptions) Complete(_ *cobra.Command, _ []string) error {
-	return o.completeClients()
+func (o *WaitOptions) Complete(cmd *cobra.Command, _ []string) error {
+	return o.completeClients(cmd)
 }
 
 // Validate checks the flags.
@@ -120,5 +120,5 @@ func (o *WaitOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return runWait(ctx, o.clients, exps, waitLimits{Timeout: o.Timeout, StuckAfter: o.StuckAfter}, o.Out, o.stdoutTTY)
+	return runWait(ctx, o.clients, exps, waitLimits{Timeout: o.Timeout, StuckAfter: o.StuckAfter, Display: o.displayName}, o.Out, o.stdoutTTY)
 }

@@ -151,7 +151,7 @@ func (o *WrapOptions) addCommonFlags(cmd *cobra.Command) {
 }
 
 // Complete reads the units and builds the clients.
-func (o *WrapOptions) Complete(_ *cobra.Command, args []string) error {
+func (o *WrapOptions) Complete(cmd *cobra.Command, args []string) error {
 	o.Units = args
 	var err error
 	if o.execStart, err = parseWrapFlags(o.ExecStart); err != nil {
@@ -162,7 +162,7 @@ func (o *WrapOptions) Complete(_ *cobra.Command, args []string) error {
 			o.Units = append(o.Units, unit)
 		}
 	}
-	return o.completeClients()
+	return o.completeClients(cmd)
 }
 
 // Validate checks units, commands and flags before anything is read.
@@ -310,7 +310,7 @@ func (o *WrapOptions) maybeWait(ctx context.Context, exps []mcp.Expectation) err
 	if !o.Wait || o.DryRun != dryRunNone {
 		return nil
 	}
-	return runWait(ctx, o.clients, exps, waitLimits{Timeout: o.Timeout, StuckAfter: o.StuckAfter}, o.Out, o.stdoutTTY)
+	return runWait(ctx, o.clients, exps, waitLimits{Timeout: o.Timeout, StuckAfter: o.StuckAfter, Display: o.displayName}, o.Out, o.stdoutTTY)
 }
 
 // roles are the roles whose wrap config the command changes: --role,
