@@ -76,7 +76,7 @@ $(MKARCHIVE): hack/mkarchive/main.go
 
 # --- krew install test ------------------------------------------------------
 
-KREW_VERSION := v0.4.3
+KREW_VERSION := v0.4.4
 KREW_TOOLS_DIR := $(CACHE_DIR)/tools/krew-$(KREW_VERSION)
 KREW_TOOLS := $(KREW_TOOLS_DIR)/krew $(KREW_TOOLS_DIR)/validate-krew-manifest
 # A tag krew accepts as a version (semver with a leading v).
@@ -87,7 +87,7 @@ KREW_TEST_DIST_DIR := $(CACHE_DIR)/krew-test/dist
 KREW_TEST_KUBECTL := $(or $(K8S_BIN_DIR),$(CACHE_DIR)/clusterbin/k8s-v1.37.2)/kubectl
 
 .PHONY: krew-tools
-## krew-tools: build krew and validate-krew-manifest (sigs.k8s.io/krew v0.4.3) into .cache/tools (cached)
+## krew-tools: build krew and validate-krew-manifest (sigs.k8s.io/krew v0.4.4) into .cache/tools (cached)
 krew-tools: $(KREW_TOOLS)
 
 # No prerequisites: the cache is keyed by version. Linked to a temporary name

@@ -1,6 +1,6 @@
 // Package krew tests the release as krew users get it: the .krew.yaml template
 // rendered the way krew-release-bot renders it, validated and installed by
-// krew's own tools (sigs.k8s.io/krew v0.4.3) from `make dist`'s archives, and
+// krew's own tools (sigs.k8s.io/krew v0.4.4) from `make dist`'s archives, and
 // the installed plugin run through a real kubectl. `make krew-test` runs it.
 package krew
 

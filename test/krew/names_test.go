@@ -1,6 +1,7 @@
 package krew
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/oc-kubens/oc-kubens/internal/ci"
 )
 
 // The seven platforms the release serves: OpenShift's four Linux
@@ -20,6 +23,22 @@ var wantPlatforms = []string{
 	"darwin/amd64", "darwin/arm64",
 	"linux/amd64", "linux/arm64", "linux/ppc64le", "linux/s390x",
 	"windows/amd64",
+}
+
+// downloadOnly are released as archives but left out of .krew.yaml: krew's
+// validator (v0.4.4, the one krew-index runs) knows no linux/s390x and
+// refuses a manifest that names it.
+var downloadOnly = []string{"linux/s390x"}
+
+// krewPlatforms are the platforms .krew.yaml lists.
+func krewPlatforms() []string {
+	var out []string
+	for _, p := range wantPlatforms {
+		if !slices.Contains(downloadOnly, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func repoRoot(t *testing.T) string {
@@ -139,7 +158,7 @@ func goreleaserNames(t *testing.T, tag string) map[string]string {
 func makeDistNames(t *testing.T, tag string) []string {
 	t.Helper()
 	if _, err := exec.LookPath("make"); err != nil {
-		t.Skip("make not installed")
+		ci.SkipOrFail(t, "make not installed")
 	}
 	cmd := exec.Command("make", "-s", "--no-print-directory", "dist-names", "DIST_TAG="+tag)
 	cmd.Dir = repoRoot(t)
@@ -181,8 +200,8 @@ func TestReleaseNamesAgree(t *testing.T) {
 		}
 	}
 	slices.Sort(manifestPlatforms)
-	if !slices.Equal(manifestPlatforms, wantPlatforms) {
-		t.Errorf(".krew.yaml platforms = %v, want %v", manifestPlatforms, wantPlatforms)
+	if !slices.Equal(manifestPlatforms, krewPlatforms()) {
+		t.Errorf(".krew.yaml platforms = %v, want %v", manifestPlatforms, krewPlatforms())
 	}
 
 	var mkArchives []string
@@ -197,7 +216,11 @@ func TestReleaseNamesAgree(t *testing.T) {
 		t.Errorf("make dist-names lists %d archives, want %d: %v", len(mkArchives), len(wantPlatforms), mkArchives)
 	}
 	for _, p := range wantPlatforms {
-		name := manifestNames[p]
+		name, ok := manifestNames[p]
+		if !ok {
+			// Download only: goreleaser and make dist still make it.
+			name = fmt.Sprintf("oc-kubens_%s_%s.tar.gz", tag, strings.ReplaceAll(p, "/", "_"))
+		}
 		if gr[p] != name {
 			t.Errorf("%s: .krew.yaml expects %q, .goreleaser.yaml makes %q", p, name, gr[p])
 		}
