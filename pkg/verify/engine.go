@@ -233,7 +233,7 @@ func RunProbe[R any](ctx context.Context, e *Engine, nodes []corev1.Node, o RunO
 	e.logf("Probing %d node(s), %d at a time, in temporary namespace %s", len(nodes), par, ns.Name)
 	defer func() {
 		if e.Keep {
-			e.logf("Keeping namespace %s (--keep); delete it with: kubectl delete namespace %s", ns.Name, ns.Name)
+			e.logf("Keeping namespace %s as asked; delete it with: kubectl delete namespace %s", ns.Name, ns.Name)
 			return
 		}
 		out.CleanupErr = DeleteNamespace(e.Client, ns.Name)
@@ -552,7 +552,7 @@ func (r *run[R]) checkDeadlines() {
 		if !nodeReady(node) {
 			reason = ReasonNodeNotReady
 		}
-		within := "--timeout=" + deadlineSeconds(r.timeout)
+		within := "the " + deadlineSeconds(r.timeout) + " timeout"
 		if r.budget > r.timeout {
 			within += " plus the " + deadlineSeconds(r.budget-r.timeout) + " window"
 		}

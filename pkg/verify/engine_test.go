@@ -320,7 +320,7 @@ func TestRunProbeTimeoutAndNotReady(t *testing.T) {
 		if r.Reason != want[r.Node] || r.Value != "" {
 			t.Errorf("%s: result %+v, want Failed(%s, ...)", r.Node, r, want[r.Node])
 		}
-		if !strings.Contains(r.Message, "no result within --timeout=60s plus the 15s window") {
+		if !strings.Contains(r.Message, "no result within the 60s timeout plus the 15s window") {
 			t.Errorf("%s: message %q does not name the timeout and the window", r.Node, r.Message)
 		}
 	}
