@@ -564,7 +564,7 @@ func TestReadProbeRead(t *testing.T) {
 		err    error
 	}{
 		{"bad report", pod(corev1.PodSucceeded, terminated(0, "kubens-unitcat v2\nend\n")), verify.ReasonBadReport, "report was rejected", ErrNotReport},
-		{"truncated", pod(corev1.PodSucceeded, terminated(0, strings.TrimSuffix(goodReport, "end\n"))), ReasonTruncated, "--exec-start", ErrTruncated},
+		{"truncated", pod(corev1.PodSucceeded, terminated(0, strings.TrimSuffix(goodReport, "end\n"))), ReasonTruncated, "give the command explicitly", ErrTruncated},
 		{"wrong units", pod(corev1.PodSucceeded, terminated(0, "kubens-unitcat v1\nunit x.service\nstatus missing\nend\n")), verify.ReasonBadReport, "not in the order", nil},
 		{"probe failed", pod(corev1.PodFailed, terminated(2, "usage")), verify.ReasonProbeFailed, "exited with code 2", nil},
 		{"image", pod(corev1.PodPending, corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: "no such image"}}), "ImagePullBackOff", "no such image", nil},

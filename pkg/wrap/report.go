@@ -37,8 +37,8 @@ var (
 	ErrNotReport = errors.New("not a kubens unit report")
 	// ErrTruncated marks a report, or one unit's part of it, that did not
 	// fit in the termination message. Reading the unit cannot work then;
-	// giving its command instead (--exec-start) can.
-	ErrTruncated = errors.New("the unit report was truncated: the unit files do not fit in the 4096 bytes of a termination message; give the command with --exec-start instead")
+	// giving its command explicitly can (the caller names its flag).
+	ErrTruncated = errors.New("the unit report was truncated: the unit files do not fit in the 4096 bytes of a termination message; give the command explicitly instead")
 	// ErrUnitNotFound marks a unit the node has no file for.
 	ErrUnitNotFound = errors.New("no such unit on the node")
 	// ErrNameRefused marks a unit name the probe refused to look up.

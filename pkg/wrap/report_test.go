@@ -73,8 +73,8 @@ func TestParseReport(t *testing.T) {
 	if msg := got["odd.service"].Err.Error(); !strings.Contains(msg, "Failed to connect to bus") {
 		t.Errorf("failed unit: %q does not carry systemctl's message", msg)
 	}
-	if !strings.Contains(ErrTruncated.Error(), "--exec-start") {
-		t.Errorf("ErrTruncated does not suggest --exec-start: %q", ErrTruncated)
+	if !strings.Contains(ErrTruncated.Error(), "give the command explicitly") {
+		t.Errorf("ErrTruncated does not suggest giving the command: %q", ErrTruncated)
 	}
 
 	// The end line may lack its newline; no unit at all is a report too.
@@ -104,7 +104,7 @@ func TestParseReportRejects(t *testing.T) {
 		{"empty", "", units, ErrNotReport, ""},
 		{"wrong header", strings.Replace(ok, "v1", "v2", 1), units, ErrNotReport, "kubens-unitcat v1"},
 		{"log tail", "Error: something failed\n", units, ErrNotReport, ""},
-		{"no end", strings.TrimSuffix(ok, "end\n"), units, ErrTruncated, "--exec-start"},
+		{"no end", strings.TrimSuffix(ok, "end\n"), units, ErrTruncated, "give the command explicitly"},
 		{"cut in a line", strings.TrimSuffix(ok, "nd\n"), units, ErrTruncated, ""},
 		{"end inside a content line", "kubens-unitcat v1\nunit a.service\nstatus ok\n| x end\n", units[:1], ErrTruncated, ""},
 		{"kubelet kept the tail", cut, units, ErrTruncated, ""},
