@@ -3,12 +3,18 @@
 package fakecluster
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"sync"
+	"testing"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 )
@@ -43,4 +49,28 @@ func New() *fake.Clientset {
 	c.PrependReactor("create", "*", stamp)
 	c.PrependReactor("update", "*", stamp)
 	return c
+}
+
+// WaitPods returns the pods of c, by name, once there are at least n of
+// them; it fails the test after 10 s.
+func WaitPods(t testing.TB, c kubernetes.Interface, n int) map[string]*corev1.Pod {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		list, err := c.CoreV1().Pods("").List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Items) >= n {
+			pods := map[string]*corev1.Pod{}
+			for i := range list.Items {
+				pods[list.Items[i].Name] = &list.Items[i]
+			}
+			return pods
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d pod(s) after 10s, want %d", len(list.Items), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

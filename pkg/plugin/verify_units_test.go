@@ -17,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	kubefake "k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/oc-kubens/oc-kubens/internal/fakecluster"
@@ -40,29 +39,6 @@ func nodeOn(name, config string) corev1.Node {
 	return corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{verify.CurrentConfigAnnotation: config}},
 		Status:     corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}},
-	}
-}
-
-// waitProbePods returns the run's pods once n of them exist, by name.
-func waitProbePods(t *testing.T, c *kubefake.Clientset, n int) map[string]*corev1.Pod {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		list, err := c.CoreV1().Pods("").List(context.Background(), metav1.ListOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(list.Items) >= n {
-			pods := map[string]*corev1.Pod{}
-			for i := range list.Items {
-				pods[list.Items[i].Name] = &list.Items[i]
-			}
-			return pods
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d pod(s) after 10s, want %d", len(list.Items), n)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -93,7 +69,7 @@ func TestVerifyChecksWrappedUnits(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- o.probe(context.Background(), "img", true, nil) }()
 
-			pods := waitProbePods(t, kube, 4)
+			pods := fakecluster.WaitPods(t, kube, 4)
 			units := []string{"agent.service", "zagent.service"}
 			// What each node's probe finds of agent.service and zagent.service.
 			found := map[string][]verify.WrappedProc{

@@ -119,29 +119,6 @@ func wait[R any](t *testing.T, done <-chan runResult[R]) (*ProbeOutcome[R], erro
 	}
 }
 
-// waitPods returns the run's pods once n of them exist, by name.
-func waitPods(t *testing.T, c *fake.Clientset, n int) map[string]*corev1.Pod {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		list, err := c.CoreV1().Pods("").List(context.Background(), metav1.ListOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(list.Items) >= n {
-			pods := map[string]*corev1.Pod{}
-			for i := range list.Items {
-				pods[list.Items[i].Name] = &list.Items[i]
-			}
-			return pods
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d pod(s) after 10s, want %d", len(list.Items), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func setContainer(t *testing.T, c *fake.Clientset, pod *corev1.Pod, phase corev1.PodPhase, st corev1.ContainerState) {
 	t.Helper()
 	pod = pod.DeepCopy()
@@ -200,7 +177,7 @@ func TestRunProbeToyProbe(t *testing.T) {
 	nodes := []corev1.Node{testNode("n1", true), testNode("n2", true)}
 	done := start(context.Background(), testEngine(c, clk), nodes, toyRun, Probe[toyResult](toyProbe{}))
 
-	pods := waitPods(t, c, 2)
+	pods := fakecluster.WaitPods(t, c, 2)
 	for _, name := range []string{"measure-n1", "measure-n2"} {
 		p := pods[name]
 		if p == nil {
@@ -259,7 +236,7 @@ func TestRunProbeDeletedPod(t *testing.T) {
 	clk := &testClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	seen := make(chan string, 16)
 	done := start(context.Background(), testEngine(c, clk), []corev1.Node{testNode("n1", true)}, toyRun, Probe[toyResult](toyProbe{seen: seen}))
-	p := waitPods(t, c, 1)["measure-n1"]
+	p := fakecluster.WaitPods(t, c, 1)["measure-n1"]
 	if p == nil {
 		t.Fatal("no pod measure-n1")
 	}
@@ -289,7 +266,7 @@ func TestRunProbeTimeoutAndNotReady(t *testing.T) {
 	clk := &testClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	nodes := []corev1.Node{testNode("up", true), testNode("down", false)}
 	done := start(context.Background(), testEngine(c, clk), nodes, toyRun, Probe[toyResult](toyProbe{}))
-	pods := waitPods(t, c, 2)
+	pods := fakecluster.WaitPods(t, c, 2)
 
 	// The pods never finish. Just past the timeout is not enough: the
 	// window is part of each pod's time.
@@ -340,7 +317,7 @@ func TestRunProbeInterrupted(t *testing.T) {
 	nodes := []corev1.Node{testNode("n1", true), testNode("n2", true)}
 	seen := make(chan string, 16)
 	done := start(ctx, testEngine(c, clk), nodes, toyRun, Probe[toyResult](toyProbe{seen: seen}))
-	pods := waitPods(t, c, 2)
+	pods := fakecluster.WaitPods(t, c, 2)
 	setContainer(t, c, pods["measure-n1"], corev1.PodSucceeded,
 		corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Message: "value=1"}})
 	// The engine has n1's result before the cancel.
@@ -392,7 +369,7 @@ func TestRunIsVerifyProbe(t *testing.T) {
 
 	c := fakecluster.New()
 	done := run(context.Background(), c)
-	p := waitPods(t, c, 1)["verify-n1"]
+	p := fakecluster.WaitPods(t, c, 1)["verify-n1"]
 	if p == nil {
 		t.Fatal("no pod verify-n1")
 	}
@@ -425,7 +402,7 @@ func TestRunIsVerifyProbe(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done = run(ctx, c)
-	waitPods(t, c, 1)
+	fakecluster.WaitPods(t, c, 1)
 	cancel()
 	out, err = wait(t, done)
 	if !errors.Is(err, context.Canceled) || out == nil {
@@ -473,7 +450,7 @@ func TestRunWithUnits(t *testing.T) {
 		out, err := e.RunWithUnits(context.Background(), nodes, wrapped)
 		done <- runResult[NodeResult]{out, err}
 	}()
-	pods := waitPods(t, c, 3)
+	pods := fakecluster.WaitPods(t, c, 3)
 	units := []string{"a.service", "b.service"}
 	for _, p := range pods {
 		if got := p.Spec.Containers[0].Command; !slices.Equal(got, ProbeCommand(units...)) {
