@@ -273,7 +273,12 @@ func (r *recorder) list() []string {
 }
 
 func setReady(ctx context.Context, kube kubernetes.Interface, node string) error {
-	now := metav1.Now()
+	return setReadyAt(ctx, kube, node, time.Now())
+}
+
+// setReadyAt reports the node Ready with a heartbeat at the given time.
+func setReadyAt(ctx context.Context, kube kubernetes.Interface, node string, at time.Time) error {
+	now := metav1.NewTime(at)
 	patch := fmt.Sprintf(`{"status":{"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"kubelet is posting ready status","lastHeartbeatTime":%q,"lastTransitionTime":%q}]}}`,
 		now.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	_, err := kube.CoreV1().Nodes().Patch(ctx, node, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}, "status")

@@ -43,8 +43,12 @@ func (r *lostRebooter) Reboot(ctx context.Context, node string, encapsulated boo
 func TestNodeThatDoesNotComeBack(t *testing.T) {
 	e := newEnv(t)
 	e.nodes(map[string][]string{"w1": {"worker"}, "w2": {"worker"}, "w3": {"worker"}})
+	// Ready since a minute ago: the heartbeat has second precision, and a
+	// reboot starting in the same second as a fresh one would take it for
+	// the node coming back (the simulator may render at once, when a
+	// render was already due at start).
 	for _, n := range []string{"w1", "w2", "w3"} {
-		if err := setReady(e.ctx, e.kube, n); err != nil {
+		if err := setReadyAt(e.ctx, e.kube, n, time.Now().Add(-time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 	}
