@@ -37,6 +37,10 @@ func TestCompareMC(t *testing.T) {
 	foreignUnits.Spec.Config = runtime.RawExtension{Raw: []byte(`{"ignition":{"version":"3.2.0"},"systemd":{"units":[{"name":"kubens.service","enabled":true},{"name":"site-agent.service","enabled":true,"contents":"[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"}]}}`)}
 	foreignOff := disabled.DeepCopy()
 	delete(foreignOff.Labels, manifests.ManagedByLabel)
+	// Ours, but a wrap config (enable --role wrap-worker would name its
+	// config like wrap's): not enable's to take over.
+	wrapConfig := w.DeepCopy()
+	wrapConfig.Labels[manifests.ComponentLabel] = manifests.ComponentWrap
 	tests := []struct {
 		name string
 		have *mcfgv1.MachineConfig
@@ -52,6 +56,7 @@ func TestCompareMC(t *testing.T) {
 		{"not ours, kernel arguments", foreign, actionForeign},
 		{"not ours, another unit", foreignUnits, actionForeign},
 		{"not ours, disabled", foreignOff, actionForeign},
+		{"ours, but a wrap config", wrapConfig, actionForeign},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -376,7 +376,9 @@ func compareMC(have, want *mcfgv1.MachineConfig) string {
 	if have == nil {
 		return actionCreate
 	}
-	if !manifests.IsManagedKubens(have) {
+	// Ours to change only when we made it for the same purpose: a wrap
+	// config is not enable's to take over, nor the other way round.
+	if !manifests.IsManaged(have) || have.Labels[manifests.ComponentLabel] != want.Labels[manifests.ComponentLabel] {
 		return actionForeign
 	}
 	if !sameJSON(have.Spec.Config.Raw, want.Spec.Config.Raw) || !emptyOtherSpec(have) {

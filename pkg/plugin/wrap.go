@@ -630,13 +630,8 @@ func wrapPlan(snap mcp.Snapshot, targets []*wrapTarget, unwrap bool) (*rolloutPl
 				return nil, nil, err
 			}
 			desired[i] = mc
+			// Run refused a same-name object that is not our wrap config.
 			ch.Action = compareMC(t.Have, mc)
-			if ch.Action == actionForeign { // a kubens config of ours cannot have this name
-				ch.Action = actionUpdate
-			}
-			if t.Have != nil && manifests.IsManagedWrap(t.Have) && sameJSON(t.Have.Spec.Config.Raw, mc.Spec.Config.Raw) && emptyOtherSpec(t.Have) {
-				ch.Action = actionUnchanged
-			}
 			replaced[name] = mc
 		}
 		plan.Changes = append(plan.Changes, ch)

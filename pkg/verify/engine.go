@@ -188,20 +188,19 @@ func (e *Engine) RunWithUnits(ctx context.Context, nodes []corev1.Node, wrapped 
 
 // probedUnits is the sorted union of the valid unit names in wrapped.
 func probedUnits(wrapped map[string][]string) ([]string, error) {
-	seen := map[string]bool{}
 	var units []string
 	for _, list := range wrapped {
 		for _, u := range list {
-			if ValidUnitName(u) && !seen[u] {
-				seen[u] = true
+			if ValidUnitName(u) {
 				units = append(units, u)
 			}
 		}
 	}
+	slices.Sort(units)
+	units = slices.Compact(units)
 	if len(units) > MaxWrappedUnits {
 		return nil, fmt.Errorf("the nodes' configs wrap %d distinct units, more than the %d one verify run can check: verify fewer nodes at a time (NODE..., -l or --pool)", len(units), MaxWrappedUnits)
 	}
-	slices.Sort(units)
 	return units, nil
 }
 
