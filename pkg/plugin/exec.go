@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/signal"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,7 +19,9 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 	watchtools "k8s.io/client-go/tools/watch"
 	utilexec "k8s.io/client-go/util/exec"
-	"k8s.io/streaming/pkg/httpstream"
+	kexec "k8s.io/kubectl/pkg/cmd/exec"
+	"k8s.io/kubectl/pkg/util/interrupt"
+	"k8s.io/kubectl/pkg/util/term"
 
 	"github.com/oc-kubens/oc-kubens/pkg/verify"
 )
@@ -234,48 +233,37 @@ func waitRunning(ctx context.Context, c *clusterClients, pod *corev1.Pod, timeou
 	}
 }
 
-// stream runs the command through pods/exec (WebSocket, falling back to
-// SPDY) and maps its exit status.
+// stream runs the command through pods/exec with kubectl's executor
+// (WebSocket, falling back to SPDY) and terminal handling (raw mode that
+// is restored also on a signal, resize events, Windows consoles), and maps
+// its exit status.
 func (o *ExecOptions) stream(ctx context.Context, c *clusterClients, pod *corev1.Pod) error {
+	s := kexec.StreamOptions{
+		Stdin: o.Stdin, TTY: o.TTY, IOStreams: o.IOStreams,
+		// A signal only restores the terminal here: the root command's
+		// context sees it too, and Run cleans up and exits 130.
+		InterruptParent: interrupt.New(func(os.Signal) {}),
+	}
+	t := s.SetupTTY()
+	var sizes remotecommand.TerminalSizeQueue
+	if t.Raw {
+		if q := t.MonitorSize(t.GetSize()); q != nil {
+			sizes = sizeQueue{q}
+		}
+		s.ErrOut = nil // a terminal carries both streams
+	}
 	req := c.kube.CoreV1().RESTClient().Post().Resource("pods").Namespace(pod.Namespace).Name(pod.Name).
 		SubResource("exec").VersionedParams(&corev1.PodExecOptions{
 		Container: verify.ProbeContainer,
 		Command:   verify.ExecCommand(o.Command),
-		Stdin:     o.Stdin,
+		Stdin:     s.Stdin,
 		Stdout:    true,
-		Stderr:    !o.TTY,
-		TTY:       o.TTY,
+		Stderr:    s.ErrOut != nil,
+		TTY:       t.Raw,
 	}, scheme.ParameterCodec)
-	spdyExec, err := remotecommand.NewSPDYExecutor(c.config, "POST", req.URL())
-	if err != nil {
-		return err
-	}
-	wsExec, err := remotecommand.NewWebSocketExecutor(c.config, "GET", req.URL().String())
-	if err != nil {
-		return err
-	}
-	exec, err := remotecommand.NewFallbackExecutor(wsExec, spdyExec, func(err error) bool {
-		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
+	err := t.Safe(func() error {
+		return (&kexec.DefaultRemoteExecutor{}).ExecuteWithContext(ctx, req.URL(), c.config, s.In, s.Out, s.ErrOut, t.Raw, sizes)
 	})
-	if err != nil {
-		return err
-	}
-	opts := remotecommand.StreamOptions{Stdout: o.Out, Tty: o.TTY}
-	if o.Stdin {
-		opts.Stdin = o.In
-	}
-	if !o.TTY {
-		opts.Stderr = o.ErrOut
-	}
-	if o.TTY {
-		restore, sizes, err := rawTerminal(o.In, o.Out)
-		if err != nil {
-			return err
-		}
-		defer restore()
-		opts.TerminalSizeQueue = sizes
-	}
-	err = exec.StreamWithContext(ctx, opts)
 	var exitErr utilexec.ExitError
 	if errors.As(err, &exitErr) && exitErr.Exited() {
 		return &ExitError{Code: exitErr.ExitStatus()}
@@ -289,44 +277,14 @@ func (o *ExecOptions) stream(ctx context.Context, c *clusterClients, pod *corev1
 	return nil
 }
 
-// rawTerminal puts the local terminal in raw mode and reports its size,
-// now and on every SIGWINCH.
-func rawTerminal(in io.Reader, out io.Writer) (restore func(), sizes remotecommand.TerminalSizeQueue, err error) {
-	inFile, _ := in.(*os.File)
-	state, err := term.MakeRaw(int(inFile.Fd()))
-	if err != nil {
-		return nil, nil, fmt.Errorf("cannot put the terminal in raw mode: %w", err)
-	}
-	sizeFd := int(inFile.Fd())
-	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		sizeFd = int(f.Fd())
-	}
-	q := &sizeQueue{fd: sizeFd, ch: make(chan os.Signal, 1), first: true}
-	notifyResize(q.ch)
-	return func() {
-		signal.Stop(q.ch)
-		close(q.ch)
-		_ = term.Restore(int(inFile.Fd()), state)
-	}, q, nil
-}
+// sizeQueue hands kubectl's terminal sizes to remotecommand (the same
+// struct, declared in both packages).
+type sizeQueue struct{ term.TerminalSizeQueue }
 
-type sizeQueue struct {
-	fd    int
-	ch    chan os.Signal
-	first bool
-}
-
-// Next blocks until the terminal size changes; nil ends the stream of sizes.
-func (q *sizeQueue) Next() *remotecommand.TerminalSize {
-	if !q.first {
-		if _, ok := <-q.ch; !ok {
-			return nil
-		}
-	}
-	q.first = false
-	w, h, err := term.GetSize(q.fd)
-	if err != nil {
+func (q sizeQueue) Next() *remotecommand.TerminalSize {
+	size := q.TerminalSizeQueue.Next()
+	if size == nil {
 		return nil
 	}
-	return &remotecommand.TerminalSize{Width: uint16(w), Height: uint16(h)}
+	return &remotecommand.TerminalSize{Width: size.Width, Height: size.Height}
 }

@@ -3,15 +3,23 @@ package control
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/oc-kubens/oc-kubens/internal/ci"
+	vfy "github.com/oc-kubens/oc-kubens/pkg/verify"
+	"github.com/oc-kubens/oc-kubens/test/harness"
+	"github.com/oc-kubens/oc-kubens/test/harness/testenv"
 )
 
 // runOnTerminal runs the binary on a pseudo-terminal (util-linux script),
@@ -103,4 +111,87 @@ func TestOtherEnablersAndZTP(t *testing.T) {
 	mustContain(t, "status json", st.stdout, `"enabledBy": [
                 "99-custom-enable-kubens-worker"
             ]`)
+}
+
+// An interactive exec shell puts the terminal in raw mode, and kubectl's
+// terminal handler catches SIGTERM while it does. The signal must still end
+// in exec's own clean-up: exit 130 and the temporary namespace deleted,
+// not the handler's os.Exit with the pod left behind.
+func TestExecShellOnTerminalTerminated(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireBinaries(t)
+	if _, err := exec.LookPath("script"); err != nil {
+		ci.SkipOrFail(t, "needs script(1) from util-linux for a pseudo-terminal")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	c, err := harness.Up(ctx, harness.Options{Kind: harness.ContainerdNodes, Nodes: []harness.NodeSpec{{Name: "master-0", Role: "master"}}, Logf: t.Logf})
+	if err != nil {
+		t.Fatalf("cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Down(context.Background()); err != nil {
+			t.Errorf("cluster down: %v", err)
+		}
+	})
+	// exec: the shell script runs becomes the plugin, script's only child.
+	line := strings.Join(append([]string{"exec", pluginBinary(t), "exec", c.Node("master-0").Name, "--kubeconfig", c.KubeconfigPath()}, imageFlags...), " ")
+	cmd := exec.Command("script", "-qec", line, "/dev/null")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	if _, err := io.WriteString(stdin, "echo ready-$((6*7))\n"); err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(out.String(), "ready-42") {
+		select {
+		case err := <-done:
+			t.Fatalf("the session ended before the shell answered: %v\n%s", err, out.String())
+		case <-ctx.Done():
+			t.Fatalf("the shell did not answer:\n%s", out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	children, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := strings.Fields(string(children))
+	if len(pids) != 1 {
+		t.Fatalf("script has children %q, want the plugin alone", pids)
+	}
+	pid, err := strconv.Atoi(pids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("still running 30s after SIGTERM:\n%s", out.String())
+	}
+	t.Logf("terminal session:\n%s", out.String())
+	if code := cmd.ProcessState.ExitCode(); code != 130 || !strings.Contains(out.String(), "interrupted") {
+		t.Errorf("exit %d, want 130 and interrupted", code)
+	}
+	nss, err := c.Client.CoreV1().Namespaces().List(context.Background(), metav1.ListOptions{LabelSelector: vfy.RunLabel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range nss.Items {
+		if ns.DeletionTimestamp == nil {
+			t.Errorf("namespace %s left behind (not being deleted)", ns.Name)
+		}
+	}
 }
