@@ -210,11 +210,11 @@ func TestWaitWarnsOnceAboutStuckNode(t *testing.T) {
 		})
 	}()
 	pools <- []mcfgv1.MachineConfigPool{rollingWorker()}
-	if p := <-progress; len(p[0].Stuck) != 0 {
+	if p := recv(t, progress, "progress"); len(p[0].Stuck) != 0 {
 		t.Fatalf("stuck before any node list: %+v", p)
 	}
 	nodeCh <- nodes
-	if p := <-progress; len(p[0].Stuck) != 0 {
+	if p := recv(t, progress, "progress"); len(p[0].Stuck) != 0 {
 		t.Fatalf("5 minutes NotReady is not stuck yet: %+v", p)
 	}
 	// Wait arms a timer for the moment w2 crosses 10 minutes.
@@ -224,7 +224,7 @@ func TestWaitWarnsOnceAboutStuckNode(t *testing.T) {
 		}
 	}
 	clk.Step(5*time.Minute + time.Second)
-	p := <-progress
+	p := recv(t, progress, "progress")
 	if len(p[0].Stuck) != 1 || p[0].Stuck[0].Name != "w2" || len(warnings) != 1 {
 		t.Fatalf("after 10m: progress %+v, warnings %+v", p, warnings)
 	}
@@ -234,15 +234,15 @@ func TestWaitWarnsOnceAboutStuckNode(t *testing.T) {
 	// Seen again (pool and node changes): no second warning.
 	clk.Step(time.Minute)
 	pools <- []mcfgv1.MachineConfigPool{rollingWorker()}
-	<-progress
+	recv(t, progress, "progress")
 	nodeCh <- nodes
-	<-progress
+	recv(t, progress, "progress")
 	if len(warnings) != 1 || watchStarted != 1 {
 		t.Fatalf("warnings %d, node watches %d; want 1 and 1", len(warnings), watchStarted)
 	}
 	clk.Step(time.Minute)
 	cancel()
-	err := <-errc
+	err := recv(t, errc, "wait result")
 	var te *TimeoutError
 	if !errors.As(err, &te) || !strings.Contains(err.Error(), "w2 (NotReady for 12m while updating to r2)") {
 		t.Fatalf("timeout error should name w2 at 12m: %v", err)
@@ -271,12 +271,12 @@ func TestWaitStuckNodeComesBack(t *testing.T) {
 			Progress:   func(p []PoolProgress) { stepped <- p },
 		})
 	}()
-	<-stepped
-	<-stepped // with the nodes
+	recv(t, stepped, "progress")
+	recv(t, stepped, "progress with the nodes")
 	nodeCh <- []corev1.Node{up}
-	<-stepped
+	recv(t, stepped, "progress")
 	pools <- []mcfgv1.MachineConfigPool{done}
-	if err := <-errc; err != nil || warnings != 0 {
+	if err := recv(t, errc, "wait result"); err != nil || warnings != 0 {
 		t.Fatalf("err %v, warnings %d", err, warnings)
 	}
 }
@@ -294,7 +294,7 @@ func TestWatchNodesKeepsLightNodes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ch := WatchNodes(ctx, client.CoreV1().Nodes(), WatchOptions{})
-	first := <-ch
+	first := recv(t, ch, "first snapshot")
 	if len(first) != 2 || first[0].Name != "w1" || len(first[0].Status.Images) != 0 || first[0].Annotations["other.io/big"] != "" ||
 		first[0].Annotations[DesiredConfigAnnotation] != "r2" || len(first[0].Status.Conditions) != 1 {
 		t.Fatalf("first snapshot %+v", first)
@@ -302,12 +302,12 @@ func TestWatchNodesKeepsLightNodes(t *testing.T) {
 	down := n.DeepCopy()
 	down.Status.Conditions[0].Status = corev1.ConditionUnknown
 	fw.Modify(down)
-	second := <-ch
+	second := recv(t, ch, "second snapshot")
 	if c, ok := notReadyWhileUpdating(&second[0]); !ok || c.Status != corev1.ConditionUnknown {
 		t.Fatalf("second snapshot %+v", second)
 	}
 	fw.Delete(&n2)
-	if third := <-ch; len(third) != 1 {
+	if third := recv(t, ch, "third snapshot"); len(third) != 1 {
 		t.Fatalf("third snapshot %+v", third)
 	}
 	var verbs []string

@@ -582,11 +582,6 @@ func enrich(ctx context.Context, err error, pools []mcfgv1.MachineConfigPool, li
 	return err
 }
 
-// sortPools keeps snapshots in a stable order.
-func sortPools(p []mcfgv1.MachineConfigPool) {
-	sort.Slice(p, func(i, j int) bool { return p[i].Name < p[j].Name })
-}
-
 // CurrentExpectations builds the phase-1 expectations for a wait that did
 // not itself change anything (`oc kubens wait`): every input MachineConfig a
 // pool selects, whoever made it, must be in its rendered source (a config

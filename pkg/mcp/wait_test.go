@@ -7,14 +7,12 @@ import (
 	"reflect"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/oc-kubens/oc-kubens/pkg/manifests"
 )
@@ -200,91 +198,6 @@ func TestWaitNamesDegradedNodes(t *testing.T) {
 	var pe *PoolError
 	if !errors.As(err, &pe) || pe.Kind != KindNodeDegraded || !strings.Contains(err.Error(), "degraded nodes: w2 (Degraded: disk full)") {
 		t.Fatalf("err = %v", err)
-	}
-}
-
-// scriptedClient fails its first lists, then serves pools; every Watch
-// returns a fake watcher the test drives and can drop.
-type scriptedClient struct {
-	mu       sync.Mutex
-	failList int
-	pools    []mcfgv1.MachineConfigPool
-	lists    int
-	watchers chan *watch.FakeWatcher
-}
-
-func (c *scriptedClient) List(ctx context.Context, _ metav1.ListOptions) (*mcfgv1.MachineConfigPoolList, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.lists++
-	if c.failList > 0 {
-		c.failList--
-		return nil, errors.New("connection refused")
-	}
-	return &mcfgv1.MachineConfigPoolList{Items: append([]mcfgv1.MachineConfigPool(nil), c.pools...)}, nil
-}
-
-func (c *scriptedClient) Watch(ctx context.Context, _ metav1.ListOptions) (watch.Interface, error) {
-	w := watch.NewFake()
-	c.watchers <- w
-	return w, nil
-}
-
-func TestWatchPoolsSurvivesOutages(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	p1 := mkPool("worker", []string{"worker"}, withSpec("r1"))
-	c := &scriptedClient{failList: 2, pools: []mcfgv1.MachineConfigPool{p1}, watchers: make(chan *watch.FakeWatcher, 4)}
-	var errs []error
-	var mu sync.Mutex
-	snaps := WatchPools(ctx, c, WatchOptions{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
-		OnError: func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }})
-
-	next := func() []mcfgv1.MachineConfigPool {
-		select {
-		case s := <-snaps:
-			return s
-		case <-ctx.Done():
-			t.Fatal("no snapshot")
-			return nil
-		}
-	}
-	// A regression that never watches again must fail here, not hang
-	// until go test's own limit.
-	watcher := func() *watch.FakeWatcher {
-		select {
-		case w := <-c.watchers:
-			return w
-		case <-ctx.Done():
-			t.Fatal("no watch started")
-			return nil
-		}
-	}
-	if s := next(); len(s) != 1 || s[0].Spec.Configuration.Name != "r1" {
-		t.Fatalf("first snapshot %+v", s)
-	}
-	w := watcher()
-	p2 := p1.DeepCopy()
-	p2.Spec.Configuration.Name = "r2"
-	w.Modify(p2)
-	if s := next(); s[0].Spec.Configuration.Name != "r2" {
-		t.Fatalf("after modify %+v", s)
-	}
-	// Drop the watch (API restart): the loop re-lists and watches again.
-	c.mu.Lock()
-	c.pools = []mcfgv1.MachineConfigPool{*p2}
-	c.mu.Unlock()
-	w.Stop()
-	if s := next(); s[0].Spec.Configuration.Name != "r2" {
-		t.Fatalf("after relist %+v", s)
-	}
-	w2 := watcher()
-	w2.Error(&metav1.Status{Message: "too old resource version"})
-	watcher()
-	mu.Lock()
-	defer mu.Unlock()
-	if len(errs) != 3 || !strings.Contains(errs[2].Error(), "too old") {
-		t.Fatalf("errors reported: %v", errs)
 	}
 }
 

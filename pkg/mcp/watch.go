@@ -1,15 +1,25 @@
 package mcp
 
 import (
+	"cmp"
 	"context"
-	"sort"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/go-logr/logr"
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
 )
 
 // PoolClient is the slice of the MachineConfigPool client the watch needs
@@ -19,157 +29,6 @@ type PoolClient interface {
 	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
 }
 
-// WatchOptions tunes WatchPools; the zero value is what the commands use.
-type WatchOptions struct {
-	// Backoff bounds the retry delay after a failed list or watch
-	// (defaults 200ms, doubling up to 2s: an API that comes back after a
-	// single-node reboot is picked up within two seconds).
-	MinBackoff, MaxBackoff time.Duration
-	// WatchTimeout makes the server end each watch after this long, so a
-	// connection that died silently (no RST, as in a node reboot) is
-	// replaced by a fresh list (default 60s).
-	WatchTimeout time.Duration
-	// OnError hears about lost connections and retries (may be nil).
-	OnError func(error)
-}
-
-// WatchPools lists the pools, then watches them, and sends the full sorted
-// pool list after every change. Watch drops and API outages lead to a
-// re-list and a new watch with backoff, never to an end: the channel closes
-// only when ctx ends. Snapshots are coalesced: a slow reader gets the
-// latest state, not a backlog.
-func WatchPools(ctx context.Context, c PoolClient, o WatchOptions) <-chan []mcfgv1.MachineConfigPool {
-	if o.MinBackoff <= 0 {
-		o.MinBackoff = 200 * time.Millisecond
-	}
-	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = 2 * time.Second
-	}
-	if o.WatchTimeout <= 0 {
-		o.WatchTimeout = 60 * time.Second
-	}
-	out := make(chan []mcfgv1.MachineConfigPool, 1)
-	emit := func(state map[string]mcfgv1.MachineConfigPool) {
-		snap := make([]mcfgv1.MachineConfigPool, 0, len(state))
-		for _, p := range state {
-			snap = append(snap, *p.DeepCopy())
-		}
-		sortPools(snap)
-		// Replace an unread snapshot with the newer one.
-		select {
-		case <-out:
-		default:
-		}
-		select {
-		case out <- snap:
-		case <-ctx.Done():
-		}
-	}
-	report := func(err error) {
-		if o.OnError != nil && ctx.Err() == nil {
-			o.OnError(err)
-		}
-	}
-	go func() {
-		defer close(out)
-		backoff := o.MinBackoff
-		sleep := func() bool {
-			t := time.NewTimer(backoff)
-			defer t.Stop()
-			backoff *= 2
-			if backoff > o.MaxBackoff {
-				backoff = o.MaxBackoff
-			}
-			select {
-			case <-t.C:
-				return true
-			case <-ctx.Done():
-				return false
-			}
-		}
-		for ctx.Err() == nil {
-			list, err := c.List(ctx, metav1.ListOptions{})
-			if err != nil {
-				report(err)
-				if !sleep() {
-					return
-				}
-				continue
-			}
-			state := map[string]mcfgv1.MachineConfigPool{}
-			for _, p := range list.Items {
-				state[p.Name] = p
-			}
-			emit(state)
-			timeout := int64(o.WatchTimeout / time.Second)
-			w, err := c.Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion, TimeoutSeconds: &timeout})
-			if err != nil {
-				report(err)
-				if !sleep() {
-					return
-				}
-				continue
-			}
-			began := time.Now()
-			// A watch that delivered events or lived a while was a healthy
-			// connection: retry at once with a fresh backoff.
-			if consume(ctx, w, state, emit, report) || time.Since(began) > o.MaxBackoff {
-				backoff = o.MinBackoff
-			} else if !sleep() {
-				return
-			}
-		}
-	}()
-	return out
-}
-
-// consume applies watch events to state until the watch ends. It returns
-// true when the watch delivered at least one event (a healthy connection).
-func consume(ctx context.Context, w watch.Interface, state map[string]mcfgv1.MachineConfigPool,
-	emit func(map[string]mcfgv1.MachineConfigPool), report func(error)) bool {
-	defer w.Stop()
-	healthy := false
-	for {
-		select {
-		case <-ctx.Done():
-			return healthy
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				return healthy
-			}
-			switch ev.Type {
-			case watch.Added, watch.Modified:
-				if p, ok := ev.Object.(*mcfgv1.MachineConfigPool); ok {
-					state[p.Name] = *p
-					healthy = true
-					emit(state)
-				}
-			case watch.Deleted:
-				if p, ok := ev.Object.(*mcfgv1.MachineConfigPool); ok {
-					delete(state, p.Name)
-					healthy = true
-					emit(state)
-				}
-			case watch.Error:
-				// Usually 410 Gone (resourceVersion too old): re-list.
-				report(errorFromEvent(ev.Object))
-				return healthy
-			}
-		}
-	}
-}
-
-type watchError struct{ msg string }
-
-func (e watchError) Error() string { return "watch error: " + e.msg }
-
-func errorFromEvent(obj runtime.Object) error {
-	if s, ok := obj.(*metav1.Status); ok {
-		return watchError{s.Message}
-	}
-	return watchError{"unknown"}
-}
-
 // NodeClient is the slice of the Node client the node watch needs
 // (satisfied by the typed client and its fake).
 type NodeClient interface {
@@ -177,144 +36,198 @@ type NodeClient interface {
 	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
 }
 
-// WatchNodes lists the nodes once, then watches them, and sends the sorted
-// node list after every change, each node cut down to what Wait reads (name,
-// labels, the MCO annotations, the Ready condition). Its cost does not grow
-// with the node count beyond the objects themselves: no request is made per
-// node. The list is served from the API server's watch cache
-// (resourceVersion 0); a watch that ends by its timeout is resumed from the
-// last resourceVersion seen (bookmarks keep it fresh), so the node list is
-// sent again only after an error (410 Gone, an outage), with backoff as in
-// WatchPools. Snapshots are coalesced; the channel closes when ctx ends.
+// WatchOptions tunes WatchPools and WatchNodes; the zero value is what the
+// commands use.
+type WatchOptions struct {
+	// Backoff bounds the retry delay after a failed list or watch
+	// (defaults 200ms, doubling up to 2s: an API that comes back after a
+	// single-node reboot is picked up within two seconds).
+	MinBackoff, MaxBackoff time.Duration
+	// OnError hears about failed lists and watches, and error events in a
+	// watch, while the watch retries by itself (may be nil). A watch that
+	// merely expired (410 Gone) is re-listed without a word.
+	OnError func(error)
+}
+
+// WatchPools sends the full sorted pool list after every change. A
+// client-go Reflector does the listing and watching: it resumes a dropped
+// watch from the last resourceVersion, re-lists after an expired one, and
+// retries failed lists and watches with backoff through API outages, never
+// ending: the channel closes only when ctx ends. A connection that died
+// without a word (a rebooted node sends no RST) is found by the HTTP/2
+// health check of client-go's transport, within a minute. After a failure
+// the list is sent again as soon as the API answers. Snapshots are
+// coalesced: a slow reader gets the latest state, not a backlog.
+func WatchPools(ctx context.Context, c PoolClient, o WatchOptions) <-chan []mcfgv1.MachineConfigPool {
+	return follow[mcfgv1.MachineConfigPool](ctx, "mcp.WatchPools", c.List, c.Watch, o, nil)
+}
+
+// WatchNodes sends the sorted node list after every change, each node cut
+// down to what Wait reads (name, labels, the MCO annotations, the Ready
+// condition) before it is kept. Its cost does not grow with the node count
+// beyond the objects themselves: one list, served from the API server's
+// watch cache (resourceVersion 0), then one watch, resumed from the last
+// resourceVersion (bookmarks keep it fresh) when it times out; no request is
+// made per node. Errors, retries and coalescing are as in WatchPools.
 func WatchNodes(ctx context.Context, c NodeClient, o WatchOptions) <-chan []corev1.Node {
-	if o.MinBackoff <= 0 {
-		o.MinBackoff = 200 * time.Millisecond
+	return follow(ctx, "mcp.WatchNodes", c.List, c.Watch, o, func(n *corev1.Node) { *n = lightNode(n) })
+}
+
+// follow runs a Reflector over list and watch into an UndeltaStore, which
+// hands over the whole store after every change, and sends each state,
+// sorted by name and coalesced, until ctx ends. trim (may be nil) cuts each
+// object down before it is kept. follow also reports errors (which the
+// Reflector only logs) and re-sends the state once a watch opens after an
+// error.
+func follow[T any, PT interface {
+	*T
+	metav1.Object
+	runtime.Object
+}, L runtime.Object](ctx context.Context, name string,
+	list func(context.Context, metav1.ListOptions) (L, error),
+	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error),
+	o WatchOptions, trim func(PT)) <-chan []T {
+	minB, maxB := o.MinBackoff, o.MaxBackoff
+	if minB <= 0 {
+		minB = 200 * time.Millisecond
 	}
-	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = 2 * time.Second
+	if maxB <= 0 {
+		maxB = 2 * time.Second
 	}
-	if o.WatchTimeout <= 0 {
-		o.WatchTimeout = 5 * time.Minute
-	}
-	out := make(chan []corev1.Node, 1)
-	state := map[string]corev1.Node{}
-	emit := func() {
-		snap := make([]corev1.Node, 0, len(state))
-		for _, n := range state {
-			snap = append(snap, n)
+	maxB = max(maxB, minB)
+
+	out := make(chan []T, 1)
+	var mu sync.Mutex // keeps sends off a closed channel
+	closed := false
+	// push runs on the Reflector's goroutine only, so snapshots go out
+	// in order.
+	push := func(objs []any) {
+		snap := make([]T, 0, len(objs))
+		for _, obj := range objs {
+			if p, ok := obj.(PT); ok {
+				snap = append(snap, *p.DeepCopyObject().(PT))
+			}
 		}
-		sort.Slice(snap, func(i, j int) bool { return snap[i].Name < snap[j].Name })
-		select {
+		slices.SortFunc(snap, func(a, b T) int { return cmp.Compare(PT(&a).GetName(), PT(&b).GetName()) })
+		mu.Lock()
+		defer mu.Unlock()
+		if closed {
+			return
+		}
+		select { // replace an unread snapshot with the newer one
 		case <-out:
 		default:
 		}
-		select {
-		case out <- snap:
-		case <-ctx.Done():
-		}
+		out <- snap // cannot block: the buffer is empty and only push sends
 	}
+	store := cache.NewUndeltaStore(push, cache.MetaNamespaceKeyFunc)
+
+	// failing: an error was reported and no list or watch has worked
+	// since. Lists run on a goroutine of the Reflector's, error events
+	// arrive on the watch proxy's.
+	var failing atomic.Bool
 	report := func(err error) {
-		if o.OnError != nil && ctx.Err() == nil {
+		if ctx.Err() != nil || apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+			return
+		}
+		failing.Store(true)
+		if o.OnError != nil {
 			o.OnError(err)
 		}
 	}
-	go func() {
-		defer close(out)
-		backoff := o.MinBackoff
-		sleep := func() bool {
-			t := time.NewTimer(backoff)
-			defer t.Stop()
-			backoff = min(2*backoff, o.MaxBackoff)
-			select {
-			case <-t.C:
-				return true
-			case <-ctx.Done():
-				return false
-			}
-		}
-		rv := "" // "" means: list first
-		for ctx.Err() == nil {
-			if rv == "" {
-				list, err := c.List(ctx, metav1.ListOptions{ResourceVersion: "0"})
-				if err != nil {
-					report(err)
-					if !sleep() {
-						return
-					}
-					continue
-				}
-				clear(state)
-				for i := range list.Items {
-					state[list.Items[i].Name] = lightNode(&list.Items[i])
-				}
-				rv = list.ResourceVersion
-				emit()
-			}
-			timeout := int64(o.WatchTimeout / time.Second)
-			w, err := c.Watch(ctx, metav1.ListOptions{ResourceVersion: rv, TimeoutSeconds: &timeout, AllowWatchBookmarks: true})
+	lw := &plainListWatch{&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			l, err := list(ctx, opts)
 			if err != nil {
 				report(err)
-				rv = ""
-				if !sleep() {
-					return
-				}
-				continue
+				return nil, err
 			}
-			began := time.Now()
-			var clean bool
-			rv, clean = consumeNodes(ctx, w, rv, state, emit, report)
-			switch {
-			case !clean:
-				rv = ""
-				if !sleep() {
-					return
-				}
-			case time.Since(began) > o.MaxBackoff:
-				backoff = o.MinBackoff
-			case !sleep(): // a watch that ends at once: do not spin
-				return
+			failing.Store(false) // the Reflector's Replace sends the list
+			if trim != nil {
+				err = meta.EachListItem(l, func(obj runtime.Object) error {
+					if p, ok := obj.(PT); ok {
+						trim(p)
+					}
+					return nil
+				})
 			}
-		}
+			return l, err
+		},
+		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+			w, err := watchFn(ctx, opts)
+			if err != nil {
+				report(err)
+				return nil, err
+			}
+			if failing.Swap(false) { // the API is back, and the watch resumes without a list
+				push(store.List())
+			}
+			return newProxyWatch(w, func(ev watch.Event) {
+				switch ev.Type {
+				case watch.Error:
+					report(apierrors.FromObject(ev.Object))
+				case watch.Added, watch.Modified, watch.Deleted:
+					if p, ok := ev.Object.(PT); ok && trim != nil {
+						trim(p)
+					}
+				}
+			}), nil
+		},
+	}}
+	r := cache.NewReflectorWithOptions(lw, PT(new(T)), store, cache.ReflectorOptions{
+		Name:    name,
+		Backoff: &wait.Backoff{Duration: minB, Factor: 2, Cap: maxB, Steps: math.MaxInt32},
+	})
+	go func() {
+		// The Reflector logs each failure through klog; OnError is how
+		// they reach the user, so its own lines are dropped.
+		r.RunWithContext(klog.NewContext(ctx, logr.Discard()))
+		mu.Lock()
+		closed = true
+		close(out)
+		mu.Unlock()
 	}()
 	return out
 }
 
-// consumeNodes applies node watch events to state until the watch ends. It
-// returns the last resourceVersion seen and whether the watch ended cleanly
-// (closed by the server: resume from there) rather than with an error event
-// (re-list).
-func consumeNodes(ctx context.Context, w watch.Interface, rv string, state map[string]corev1.Node,
-	emit func(), report func(error)) (string, bool) {
-	defer w.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return rv, true
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				return rv, true
-			}
-			switch ev.Type {
-			case watch.Added, watch.Modified:
-				if n, ok := ev.Object.(*corev1.Node); ok {
-					state[n.Name] = lightNode(n)
-					rv = n.ResourceVersion
-					emit()
-				}
-			case watch.Deleted:
-				if n, ok := ev.Object.(*corev1.Node); ok {
-					delete(state, n.Name)
-					rv = n.ResourceVersion
-					emit()
-				}
-			case watch.Bookmark:
-				if n, ok := ev.Object.(*corev1.Node); ok {
-					rv = n.ResourceVersion
-				}
-			case watch.Error:
-				report(errorFromEvent(ev.Object))
-				return rv, false
+// plainListWatch keeps the Reflector on list and watch rather than a
+// watch-list stream, which saves the server nothing for a few pools or
+// cut-down nodes, and which fake clients do not speak.
+type plainListWatch struct{ *cache.ListWatch }
+
+func (plainListWatch) IsWatchListSemanticsUnSupported() bool { return true }
+
+// proxyWatch hands on the events of a watch after passing each to see,
+// until the watch ends or is stopped (unlike watch.Filter, it does not
+// block forever on an event nobody reads after Stop).
+type proxyWatch struct {
+	in   watch.Interface
+	out  chan watch.Event
+	stop chan struct{}
+	once sync.Once
+}
+
+func newProxyWatch(in watch.Interface, see func(watch.Event)) watch.Interface {
+	p := &proxyWatch{in: in, out: make(chan watch.Event), stop: make(chan struct{})}
+	go func() {
+		defer close(p.out)
+		for ev := range in.ResultChan() {
+			see(ev)
+			select {
+			case p.out <- ev:
+			case <-p.stop:
+				return
 			}
 		}
-	}
+	}()
+	return p
+}
+
+func (p *proxyWatch) ResultChan() <-chan watch.Event { return p.out }
+
+func (p *proxyWatch) Stop() {
+	p.once.Do(func() {
+		close(p.stop)
+		p.in.Stop()
+	})
 }

@@ -166,5 +166,7 @@
 // the apiserver's, installed by test/harness/controlplane.
 //
 // Fault knobs (FailRender, DegradeNode, DegradeNodeOnUpdate, SetPaused) let a
-// test make a pool or a node misbehave at runtime.
+// test make a pool or a node misbehave at runtime. HoldRender, Mark,
+// SyncedSince and Resync let it order its checks against the controllers
+// instead of sleeping.
 package mcosim

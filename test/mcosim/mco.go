@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	configv1 "github.com/openshift/api/config/v1"
@@ -143,7 +144,18 @@ type MCO struct {
 	rebooted        map[string]string // node -> config it rebooted into, until recorded
 	pending         map[string]*pendingWrite
 	stopped         bool
+	renderHeld      map[string]bool   // pool -> renders held (HoldRender)
+	synced          map[string]uint64 // controller/key -> start of its last finished sync
+	seq             atomic.Uint64     // counts sync starts and marks (Mark)
 }
+
+// Controller names for SyncedSince.
+const (
+	RenderController = "render"
+	NodeController   = "node"
+	DaemonController = "daemon"
+	DrainController  = "drain"
+)
 
 // Start bootstraps the cluster the way an installed OpenShift looks (built-in
 // pools, base MachineConfigs, a rendered config per pool, every node at it and
@@ -178,6 +190,8 @@ func Start(ctx context.Context, cfg *rest.Config, r Rebooter, o Options) (*MCO, 
 		inflight:        map[string]bool{},
 		rebooted:        map[string]string{},
 		pending:         map[string]*pendingWrite{},
+		renderHeld:      map[string]bool{},
+		synced:          map[string]uint64{},
 	}
 	m.ctx, m.cancel = context.WithCancel(ctx)
 
@@ -226,15 +240,15 @@ func Start(ctx context.Context, cfg *rest.Config, r Rebooter, o Options) (*MCO, 
 		}
 	}
 
-	m.run(m.renderQueue, m.syncRender, true)
-	m.run(m.poolQueue, m.syncPool, true)
+	m.run(RenderController, m.renderQueue, m.syncRender, true)
+	m.run(NodeController, m.poolQueue, m.syncPool, true)
 	for range 4 {
 		// A daemon sync returns as soon as it has started an update; the
 		// update itself resets the node's backoff when it succeeds.
-		m.run(m.daemonQueue, m.syncDaemon, false)
+		m.run(DaemonController, m.daemonQueue, m.syncDaemon, false)
 	}
 	for range 5 { // the MCO runs 5 drain workers
-		m.run(m.drainQueue, m.syncDrain, true)
+		m.run(DrainController, m.drainQueue, m.syncDrain, true)
 	}
 	m.wg.Add(1)
 	go func() {
@@ -291,7 +305,7 @@ func newQueue(name string) workqueue.TypedRateLimitingInterface[string] {
 
 // run starts a worker: errors are retried with backoff, so API outages and
 // conflicts only delay things.
-func (m *MCO) run(q workqueue.TypedRateLimitingInterface[string], sync func(context.Context, string) error, forgetOnSuccess bool) {
+func (m *MCO) run(controller string, q workqueue.TypedRateLimitingInterface[string], sync func(context.Context, string) error, forgetOnSuccess bool) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -300,7 +314,11 @@ func (m *MCO) run(q workqueue.TypedRateLimitingInterface[string], sync func(cont
 			if quit {
 				return
 			}
+			began := m.seq.Add(1)
 			err := sync(m.ctx, key)
+			m.mu.Lock()
+			m.synced[controller+"/"+key] = max(m.synced[controller+"/"+key], began)
+			m.mu.Unlock()
 			if err != nil && m.ctx.Err() == nil {
 				m.opts.Logf("mcosim: %s: %v (retrying)", key, err)
 				q.AddRateLimited(key)
@@ -421,6 +439,50 @@ func (m *MCO) FailRender(pool, message string) {
 	m.mu.Unlock()
 	m.renderQueue.AddAfter(pool, m.opts.RenderDelay)
 }
+
+// HoldRender keeps the render controller off pool until release is called
+// (once or more): the renders that fall due meanwhile are dropped, and one
+// runs at release. A test can so look at a pool before its render without
+// racing RenderDelay.
+func (m *MCO) HoldRender(pool string) (release func()) {
+	m.mu.Lock()
+	m.renderHeld[pool] = true
+	m.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			m.mu.Lock()
+			delete(m.renderHeld, pool)
+			m.mu.Unlock()
+			m.renderQueue.Add(pool)
+		})
+	}
+}
+
+func (m *MCO) renderIsHeld(pool string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.renderHeld[pool]
+}
+
+// Mark returns a point in the simulator's history for SyncedSince.
+func (m *MCO) Mark() uint64 { return m.seq.Add(1) }
+
+// SyncedSince says whether controller has finished a sync of key (a pool
+// name for the render and node controllers, a node name for the daemon and
+// drain controllers) that began after mark: one that looked at the state
+// the caches held by then. A test that checks that nothing happened after a
+// change the simulator has seen waits for this (with Resync to hurry it)
+// instead of sleeping.
+func (m *MCO) SyncedSince(controller, key string, mark uint64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.synced[controller+"/"+key] > mark
+}
+
+// Resync queues every pool and node for every controller now, as the
+// periodic resync (Options.ResyncPeriod) does.
+func (m *MCO) Resync() { m.resyncAll() }
 
 // DegradeNode puts node into state Degraded with reason right away and holds
 // it there (no update proceeds) until RepairNode.

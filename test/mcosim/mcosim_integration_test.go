@@ -196,6 +196,34 @@ func (e *env) eventually(timeout time.Duration, what string, cond func() (bool, 
 	}
 }
 
+// lookedAgain returns once m's render and node controllers have each
+// finished a sync of every pool named, and its daemon and drain controllers
+// one of every node named, begun after the call: a check that nothing
+// moved then comes after the simulator had its chance to move it.
+func (e *env) lookedAgain(m *mcosim.MCO, pools, nodes []string) {
+	e.t.Helper()
+	mark := m.Mark()
+	m.Resync()
+	e.eventually(30*time.Second, "the simulator to sync again", func() (bool, string) {
+		for _, c := range []struct {
+			controllers []string
+			keys        []string
+		}{
+			{[]string{mcosim.RenderController, mcosim.NodeController}, pools},
+			{[]string{mcosim.DaemonController, mcosim.DrainController}, nodes},
+		} {
+			for _, ctl := range c.controllers {
+				for _, k := range c.keys {
+					if !m.SyncedSince(ctl, k, mark) {
+						return false, ctl + " " + k + " not synced"
+					}
+				}
+			}
+		}
+		return true, ""
+	})
+}
+
 func cond(p *mcfgv1.MachineConfigPool, t mcfgv1.MachineConfigPoolConditionType) *mcfgv1.MachineConfigPoolCondition {
 	for i := range p.Status.Conditions {
 		if p.Status.Conditions[i].Type == t {
@@ -259,7 +287,7 @@ type recorder struct {
 }
 
 func (r *recorder) Reboot(ctx context.Context, node string, encapsulated bool) error {
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond) // the reboot itself takes a while
 	r.mu.Lock()
 	r.calls = append(r.calls, fmt.Sprintf("%s=%v", node, encapsulated))
 	r.mu.Unlock()
@@ -383,7 +411,9 @@ func TestBootstrapRenderDelayAndRollout(t *testing.T) {
 
 	// Enable: the render waits RenderDelay; until then the old Updated=True
 	// stands. Like the MCO's, the delay runs from the first change of a burst,
-	// and Start itself queued renders: let those pass first.
+	// and Start itself queued renders: let those pass first. (A sleep: what
+	// is under test here is the delay itself, and a delayed render that is
+	// still to come cannot be observed.)
 	time.Sleep(o.RenderDelay + 500*time.Millisecond)
 	busy := e.watchBusy("w1", "w2", "w3")
 	created := time.Now()
@@ -450,7 +480,7 @@ func TestNoOpMachineConfigKeepsRenderedName(t *testing.T) {
 	e := newEnv(t)
 	e.nodes(map[string][]string{"w1": {"worker"}, "w2": {"worker"}})
 	r := &recorder{kube: e.kube}
-	e.start(r, fast)
+	m := e.start(r, fast)
 	before := e.pool("worker").Spec.Configuration.Name
 	count := e.renderedCount()
 
@@ -459,7 +489,7 @@ func TestNoOpMachineConfigKeepsRenderedName(t *testing.T) {
 		p := e.pool("worker")
 		return contains(sourceNames(p), "99-custom-noop-worker"), poolLine(p)
 	})
-	time.Sleep(2 * fast.RenderDelay)
+	e.lookedAgain(m, []string{"worker"}, []string{"w1", "w2"})
 	p := e.pool("worker")
 	if p.Spec.Configuration.Name != before {
 		t.Errorf("rendered name changed: %s -> %s", before, p.Spec.Configuration.Name)
@@ -490,7 +520,7 @@ func TestPausedPool(t *testing.T) {
 			up.Status == corev1.ConditionFalse && strings.HasPrefix(up.Message, "Pool is paused; will not update to MachineConfig rendered-worker-")
 		return ok, poolLine(p)
 	})
-	time.Sleep(time.Second)
+	e.lookedAgain(m, []string{"worker"}, []string{"w1", "w2"})
 	for _, n := range []string{"w1", "w2"} {
 		if d := e.node(n).Annotations[mcosim.DesiredConfigAnnotation]; d != before {
 			t.Errorf("%s desiredConfig moved to %s while paused", n, d)
@@ -527,7 +557,7 @@ func TestDegradedNode(t *testing.T) {
 		t.Errorf("w1 annotations: %v", n.Annotations)
 	}
 	// With maxUnavailable 1 the failing node holds the rollout, as in the MCO.
-	time.Sleep(time.Second)
+	e.lookedAgain(m, []string{"worker"}, []string{"w2", "w3"})
 	if p := e.pool("worker"); p.Status.UpdatedMachineCount != 0 {
 		t.Errorf("rollout went on past a degraded node: %s", poolLine(p))
 	}
@@ -565,7 +595,7 @@ func TestRenderFailure(t *testing.T) {
 			cond(p, mcfgv1.MachineConfigPoolDegraded).Status == corev1.ConditionTrue
 		return ok, poolLine(p) + " " + rd.Message
 	})
-	time.Sleep(2 * fast.RenderDelay)
+	e.lookedAgain(m, []string{"worker"}, nil)
 	if p := e.pool("worker"); p.Spec.Configuration.Name != before || contains(sourceNames(p), "99-kubens-worker") {
 		t.Errorf("a failing render moved the pool: %s %v", p.Spec.Configuration.Name, sourceNames(p))
 	}
@@ -648,8 +678,8 @@ func TestRestartKeepsState(t *testing.T) {
 	m := e.start(nil, fast)
 	before := e.pool("worker")
 	m.Stop()
-	e.start(nil, fast)
-	time.Sleep(2 * fast.RenderDelay)
+	m = e.start(nil, fast)
+	e.lookedAgain(m, []string{"master", "worker"}, []string{"w1"})
 	after := e.pool("worker")
 	if after.Spec.Configuration.Name != before.Spec.Configuration.Name || after.Generation != before.Generation {
 		t.Errorf("restart changed the pool: %s -> %s", poolLine(before), poolLine(after))

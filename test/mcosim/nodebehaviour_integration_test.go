@@ -86,7 +86,9 @@ func TestNodeThatDoesNotComeBack(t *testing.T) {
 		a := n.Annotations
 		return a[mcosim.PostConfigActionAnnotation] == mcosim.StateRebooting, fmt.Sprint(a)
 	})
-	// Well past the old 3-attempt flapping and any backoff of the fast options.
+	// Well past the old 3-attempt flapping and any backoff of the fast
+	// options. A sleep on purpose: what is under test is that the daemon
+	// waits for the node without a deadline, which only time shows.
 	time.Sleep(5 * time.Second)
 	n := e.node("w1")
 	a := n.Annotations

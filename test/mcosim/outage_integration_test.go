@@ -84,7 +84,7 @@ func (c *cutter) restore() {
 		if ln, err = net.Listen("tcp", c.addr); err == nil {
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // the port may linger a moment
 	}
 	if err != nil {
 		c.t.Fatalf("restoring the proxy on %s: %v", c.addr, err)
@@ -99,7 +99,7 @@ type slowRecorder struct {
 }
 
 func (r *slowRecorder) Reboot(ctx context.Context, node string, encapsulated bool) error {
-	time.Sleep(r.d)
+	time.Sleep(r.d) // the slow reboot under test
 	return r.recorder.Reboot(ctx, node, encapsulated)
 }
 
@@ -137,7 +137,7 @@ func TestAPIOutageMidRollout(t *testing.T) {
 	})
 	proxy.cut()
 	t.Log("API cut")
-	time.Sleep(3 * time.Second)
+	time.Sleep(3 * time.Second) // the outage under test: its length, not a wait
 	proxy.restore()
 	t.Log("API back")
 	e.eventually(90*time.Second, "rolled out after the outage", e.poolDone("worker", 3))

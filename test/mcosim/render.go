@@ -83,6 +83,9 @@ func renderPool(pool *mcfgv1.MachineConfigPool, all []*mcfgv1.MachineConfig) (*r
 
 // syncRender is the render controller's sync of one pool.
 func (m *MCO) syncRender(ctx context.Context, name string) error {
+	if m.renderIsHeld(name) {
+		return nil
+	}
 	pool, err := m.pools.Get(name)
 	if apierrors.IsNotFound(err) {
 		return nil

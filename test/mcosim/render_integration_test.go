@@ -185,9 +185,14 @@ func TestUnrenderedPoolHasNoStatus(t *testing.T) {
 			Spec:       mcfgv1.MachineConfigSpec{KernelType: "rt"},
 		}
 		e.createMCObject(bad)
-		e.start(nil, fast)
-		// Long enough for render retries, node controller syncs and a resync.
-		time.Sleep(fast.ResyncPeriod + 2*fast.RenderDelay)
+		m := e.start(nil, fast)
+		// The render has failed, and then every controller has looked at
+		// the pools again.
+		e.eventually(30*time.Second, "RenderDegraded on infra", func() (bool, string) {
+			p := e.pool("infra")
+			return cond(p, mcfgv1.MachineConfigPoolRenderDegraded).Status == corev1.ConditionTrue, poolLine(p)
+		})
+		e.lookedAgain(m, []string{"infra", "worker"}, []string{"w1", "i1"})
 		p := e.pool("infra")
 		want := "Failed to render configuration for pool infra: could not generate rendered MachineConfig: kernelType=rt is invalid"
 		if len(p.Status.Conditions) != 1 || p.Status.Conditions[0].Type != mcfgv1.MachineConfigPoolRenderDegraded ||

@@ -1,14 +1,17 @@
 package control
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -85,6 +88,8 @@ func (p *cutProxy) restore(t *testing.T) {
 		if ln, err = net.Listen("tcp", p.addr); err == nil {
 			break
 		}
+		// A retry of the listen, not a wait for something: the port can
+		// linger briefly after the close.
 		time.Sleep(100 * time.Millisecond)
 	}
 	if err != nil {
@@ -94,10 +99,11 @@ func (p *cutProxy) restore(t *testing.T) {
 }
 
 // wait keeps going through an API outage: the watch drops, lists fail, and
-// once the API is back it re-lists, re-watches, and still waits for the
-// full rollout.
+// once the API is back it re-lists or resumes its watch, and still waits
+// for the full rollout, which went on while it was blind. Each step waits
+// for what shows the one before has happened: wait's output, the pool.
 func TestWaitSurvivesAPIOutage(t *testing.T) {
-	s := startSim(t, simOptions{RenderDelay: 2 * time.Second})
+	s := startSim(t, simOptions{})
 	u, err := url.Parse(s.cp.APIServerURL)
 	if err != nil {
 		t.Fatal(err)
@@ -115,33 +121,36 @@ func TestWaitSurvivesAPIOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The render waits until wait is blind, so the whole rollout falls in
+	// the outage.
+	release := s.mco.HoldRender("worker")
+	defer release()
 	if r := run(t, s.cp.KubeconfigPath, "enable", "--yes", "--role", "worker"); r.code != 0 {
 		t.Fatal(r)
 	}
-	done := make(chan result, 1)
-	go func() { done <- run(t, kc, "wait", "--timeout", "2m") }()
-	time.Sleep(time.Second)
+	w := startWait(t, kc, nil, "--timeout", "2m")
+	w.waitOutput(t, "worker: Rendering") // listed, and watching
 	proxy.cut()
 	t.Log("API cut")
-	select {
-	case r := <-done:
-		t.Fatalf("wait returned during the outage: %s", r)
-	case <-time.After(6 * time.Second):
+	w.waitOutput(t, "Lost the API server")
+	release()
+	err = wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 90*time.Second, true, func(context.Context) (bool, error) {
+		p := s.pool(t, "worker")
+		return updated(p) && p.Status.Configuration.Name == p.Spec.Configuration.Name && contains(sourceNames(p), "99-kubens-worker"), nil
+	})
+	if err != nil {
+		t.Fatalf("the rollout did not finish during the outage: %v", err)
+	}
+	if !w.running() {
+		t.Fatalf("wait returned during the outage: %v\n%s", w.err, w.out.String())
 	}
 	proxy.restore(t)
 	t.Log("API back")
-	var r result
-	select {
-	case r = <-done:
-	case <-time.After(90 * time.Second):
-		t.Fatal("wait did not finish after the API came back")
+	if err := w.result(t, 90*time.Second); err != nil {
+		t.Fatalf("wait: %v", err)
 	}
-	if r.code != 0 {
-		t.Fatalf("wait: %s", r)
-	}
-	mustContain(t, "wait output", r.stdout, "Lost the API server", "Connection to the API server is back", "worker: Updated", "All pools updated")
-	p := s.pool(t, "worker")
-	if p.Status.Configuration.Name != p.Spec.Configuration.Name || !contains(sourceNames(p), "99-kubens-worker") || !updated(p) {
-		t.Fatalf("wait returned before the rollout: %+v", p.Status)
+	mustContain(t, "wait output", w.out.String(), "Lost the API server", "Connection to the API server is back", "worker: Updated", "All pools updated")
+	if strings.Index(w.out.String(), "Connection to the API server is back") > strings.Index(w.out.String(), "worker: Updated") {
+		t.Errorf("wait saw the pool Updated before the API was back:\n%s", w.out.String())
 	}
 }

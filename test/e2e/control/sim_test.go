@@ -3,17 +3,26 @@ package control
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/rest"
 
 	"github.com/oc-kubens/oc-kubens/pkg/manifests"
 	"github.com/oc-kubens/oc-kubens/pkg/mcp"
+	"github.com/oc-kubens/oc-kubens/pkg/plugin"
 	"github.com/oc-kubens/oc-kubens/test/harness/controlplane"
+	"github.com/oc-kubens/oc-kubens/test/mcosim"
 )
 
 // A second enable changes nothing: same resourceVersions, no new rendered
@@ -41,8 +50,9 @@ func TestSecondEnableIsNoOp(t *testing.T) {
 	if strings.Contains(r.stdout, "REBOOT") {
 		t.Errorf("second enable warns about reboots:\n%s", r.stdout)
 	}
-	// Past the render delay and a daemon step, nothing may have moved.
-	time.Sleep(2500 * time.Millisecond)
+	// Nothing may move, even once the simulator has looked at every pool
+	// again.
+	s.lookedAgain(t, "master", "worker")
 	for _, mc := range s.managedMCs(t) {
 		if before[mc.Name] != mc.ResourceVersion {
 			t.Errorf("%s resourceVersion %s -> %s", mc.Name, before[mc.Name], mc.ResourceVersion)
@@ -70,67 +80,55 @@ func equalMaps(a, b map[string]string) bool {
 
 // The early-return race: right after apply the pool still says Updated=True
 // for the old config. `oc wait --for=condition=Updated` returns there; our
-// wait must not return until the new config has rolled out.
+// wait must not return until the new config has rolled out. The worker
+// render is held until wait has shown the stale state, so the race is
+// there every run, whatever the machine's speed.
 func TestWaitDoesNotReturnEarly(t *testing.T) {
-	s := startSim(t, simOptions{RenderDelay: 3 * time.Second})
+	s := startSim(t, simOptions{})
 	kc := s.cp.KubeconfigPath
 	oldConfig := s.pool(t, "worker").Spec.Configuration.Name
+	release := s.mco.HoldRender("worker")
+	defer release()
 
 	if r := run(t, kc, "enable", "--yes", "--role", "worker"); r.code != 0 {
 		t.Fatalf("enable: %s", r)
 	}
 	p := s.pool(t, "worker")
 	if !updated(p) || p.Status.Configuration.Name != oldConfig || contains(sourceNames(p), "99-kubens-worker") {
-		t.Fatalf("race precondition not met: right after apply the pool should still be Updated=True at %s, got %+v", oldConfig, p.Status)
+		t.Fatalf("race precondition not met: with the render held the pool should still be Updated=True at %s, got %+v", oldConfig, p.Status)
 	}
-	// An independent watch notes when the pool reaches the end state, to
-	// measure how fast wait reacts (it must be watch-driven, not polling).
-	watchCtx, stopWatch := context.WithCancel(context.Background())
-	defer stopWatch()
-	rolledOut := make(chan time.Time, 1)
-	go func() {
-		for snap := range mcp.WatchPools(watchCtx, s.mcfg.MachineconfigurationV1().MachineConfigPools(), mcp.WatchOptions{}) {
-			for i := range snap {
-				e := mcp.Expectation{Pool: "worker", Present: []string{"99-kubens-worker"}}
-				if snap[i].Name == "worker" && mcp.Rendered(&snap[i], e) && mcp.RolledOut(&snap[i]) {
-					rolledOut <- time.Now()
-					return
-				}
-			}
-		}
-	}()
-	start := time.Now()
-	r := run(t, kc, "wait", "--timeout", "2m")
-	if r.code != 0 {
-		t.Fatalf("wait: %s", r)
+	var requests requestLog
+	w := startWait(t, kc, &requests, "--timeout", "2m")
+	// wait has seen Updated=True at the old config, and keeps waiting.
+	w.waitOutput(t, "worker: Rendering")
+	if !w.running() {
+		t.Fatalf("wait returned on the stale Updated=True:\n%s", w.out.String())
 	}
-	returned := time.Now()
-	took := returned.Sub(start)
-	select {
-	case at := <-rolledOut:
-		lag := returned.Sub(at)
-		t.Logf("wait returned %s after an independent watch saw the pool reach its end state (negative: wait saw it first)", lag)
-		if lag > time.Second {
-			t.Errorf("wait reacted %s after the rollout finished, want under a second", lag)
-		}
-	case <-time.After(5 * time.Second):
-		t.Error("the independent watch never saw the rollout finish")
+	release()
+	if err := w.result(t, 2*time.Minute); err != nil {
+		t.Fatalf("wait: %v", err)
 	}
+	// When wait returns, the new config has rolled out everywhere.
 	p = s.pool(t, "worker")
 	if p.Status.Configuration.Name == oldConfig || p.Status.Configuration.Name != p.Spec.Configuration.Name ||
 		!contains(sourceNames(p), "99-kubens-worker") || !updated(p) || p.Status.UpdatedMachineCount != p.Status.MachineCount {
-		t.Fatalf("wait returned before the rollout finished (after %s): %+v", took, p.Status)
+		t.Fatalf("wait returned before the rollout finished: %+v", p.Status)
 	}
 	for name, ann := range s.nodeAnnotations(t) {
 		if strings.HasPrefix(name, "worker") && ann != p.Spec.Configuration.Name+"/Done" {
 			t.Errorf("node %s at %s, want %s/Done", name, ann, p.Spec.Configuration.Name)
 		}
 	}
-	if took < 2*time.Second {
-		t.Errorf("wait took %s, less than the render delay: it cannot have waited for the render", took)
+	// Updating may not show: a wait that is busy gets the latest state,
+	// not each one in between.
+	mustContain(t, "wait output", w.out.String(), "worker: Rendering", "worker: Updated", "All pools updated")
+	// Watch-driven, not polling: once it watches the pools, wait lists
+	// them no more.
+	if lists, watches := requests.count("machineconfigpools"); lists != 0 || watches != 1 {
+		t.Errorf("after its first watch of the pools wait listed them %d times and watched them %d times, want no list and one watch:\n%s",
+			lists, watches, strings.Join(requests.all(), "\n"))
 	}
-	mustContain(t, "wait output", r.stdout, "worker: Rendering", "worker: Updating", "worker: Updated", "All pools updated")
-	t.Logf("wait returned %s after apply; config %s -> %s", took.Round(time.Millisecond), oldConfig, p.Status.Configuration.Name)
+	t.Logf("config %s -> %s", oldConfig, p.Status.Configuration.Name)
 
 	// status agrees: enabled, rolled out.
 	st := run(t, kc, "status", "-o", "json")
@@ -438,4 +436,147 @@ func TestWaitAfterChangingAnExistingMC(t *testing.T) {
 	if p.Status.Configuration.Name == onConfig || p.Status.Configuration.Name != p.Spec.Configuration.Name || !updated(p) {
 		t.Fatalf("standalone wait returned before the rollout: spec %s status %s (config before %s)", p.Spec.Configuration.Name, p.Status.Configuration.Name, onConfig)
 	}
+}
+
+// lookedAgain returns once the simulator's render and node controllers
+// have each finished a sync of every pool named that began after the call:
+// a check that nothing moved then comes after the simulator had its chance
+// to move it.
+func (s *sim) lookedAgain(t *testing.T, pools ...string) {
+	t.Helper()
+	mark := s.mco.Mark()
+	s.mco.Resync()
+	err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		for _, p := range pools {
+			for _, c := range []string{mcosim.RenderController, mcosim.NodeController} {
+				if !s.mco.SyncedSince(c, p, mark) {
+					return false, nil
+				}
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Fatalf("the simulator did not sync pools %v again: %v", pools, err)
+	}
+}
+
+// bgWait is `oc kubens wait` running in-process while the test reads its
+// output (stdout and stderr together).
+type bgWait struct {
+	out  syncBuffer
+	done chan struct{}
+	err  error
+}
+
+// startWait starts `oc kubens wait args...`; requests, when not nil, sees
+// every API request it makes. The wait is cancelled when the test ends.
+func startWait(t *testing.T, kubeconfig string, requests *requestLog, args ...string) *bgWait {
+	t.Helper()
+	w := &bgWait{done: make(chan struct{})}
+	flags := genericclioptions.NewConfigFlags(false)
+	flags.KubeConfig = &kubeconfig
+	if requests != nil {
+		flags.WrapConfigFn = func(c *rest.Config) *rest.Config {
+			c.Wrap(func(rt http.RoundTripper) http.RoundTripper { return loggingRT{rt, requests} })
+			return c
+		}
+	}
+	cmd := plugin.NewCmdWait(flags, genericiooptions.IOStreams{In: strings.NewReader(""), Out: &w.out, ErrOut: &w.out})
+	cmd.SetArgs(args)
+	cmd.SetOut(&w.out)
+	cmd.SetErr(&w.out)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() {
+		cancel()
+		<-w.done
+	})
+	go func() {
+		defer close(w.done)
+		w.err = cmd.ExecuteContext(ctx)
+	}()
+	return w
+}
+
+// waitOutput returns once wait has printed want; it fails the test when
+// wait ends first, or after a minute.
+func (w *bgWait) waitOutput(t *testing.T, want string) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		if strings.Contains(w.out.String(), want) {
+			return true, nil
+		}
+		if !w.running() {
+			return false, fmt.Errorf("wait ended first: %v", w.err)
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("waiting for wait to print %q: %v\n%s", want, err, w.out.String())
+	}
+}
+
+func (w *bgWait) running() bool {
+	select {
+	case <-w.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// result waits for wait to end and returns its error.
+func (w *bgWait) result(t *testing.T, within time.Duration) error {
+	t.Helper()
+	select {
+	case <-w.done:
+		t.Logf("oc kubens wait -> %v\n%s", w.err, w.out.String())
+		return w.err
+	case <-time.After(within):
+		t.Fatalf("wait did not end within %s:\n%s", within, w.out.String())
+		return nil
+	}
+}
+
+// requestLog records the API requests a client makes: method, path, and
+// whether it was a watch.
+type requestLog struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+type loggingRT struct {
+	rt  http.RoundTripper
+	log *requestLog
+}
+
+func (r loggingRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	call := req.Method + " " + req.URL.Path
+	if req.URL.Query().Get("watch") == "true" {
+		call += " (watch)"
+	}
+	r.log.mu.Lock()
+	r.log.calls = append(r.log.calls, call)
+	r.log.mu.Unlock()
+	return r.rt.RoundTrip(req)
+}
+
+func (l *requestLog) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.calls...)
+}
+
+// count returns the lists and the watches of resource (a collection, not
+// one object) from its first watch on.
+func (l *requestLog) count(resource string) (lists, watches int) {
+	for _, c := range l.all() {
+		switch {
+		case strings.HasSuffix(c, "/"+resource+" (watch)"):
+			watches++
+		case watches > 0 && strings.HasPrefix(c, "GET ") && strings.HasSuffix(c, "/"+resource):
+			lists++
+		}
+	}
+	return lists, watches
 }

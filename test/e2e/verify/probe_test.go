@@ -59,7 +59,7 @@ touch /run/kubens/mnt && unshare --mount=/run/kubens/mnt --propagation slave mou
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			script := "set -e\n" + strings.ReplaceAll(tt.setup, "D/", dir+"/") + "\nsleep 0.3\n" + bb + " sh " + probe + "\n"
+			script := "set -e\n" + strings.ReplaceAll(tt.setup, "D/", dir+"/") + "\n" + started(tt.setup) + bb + " sh " + probe + "\n"
 			// taskset -c 0: see HARNESS.md, pinning a namespace on these VMs
 			// needs both namespaces made on the same CPU.
 			cmd := exec.CommandContext(ctx, "taskset", "-c", "0", "unshare", "--pid", "--fork", "--kill-child",
@@ -90,4 +90,24 @@ touch /run/kubens/mnt && unshare --mount=/run/kubens/mnt --propagation slave mou
 			}
 		})
 	}
+}
+
+// started returns shell that waits until every daemon setup starts (each
+// D/<name>) runs under its name, that is, has been through its nsenter and
+// mounts and exec'd itself; the probe then finds them all in place. It
+// gives up after 10 s.
+func started(setup string) string {
+	var names []string
+	for _, f := range strings.Split(setup, "D/")[1:] {
+		name := strings.FieldsFunc(f, func(r rune) bool { return r == ' ' || r == '\'' || r == '&' })[0]
+		names = append(names, name)
+	}
+	return `for n in ` + strings.Join(names, " ") + `; do
+	i=0
+	until grep -qsx "$n" /proc/[0-9]*/comm; do
+		i=$((i+1)); [ $i -le 1000 ] || { echo "$n never started" >&2; exit 1; }
+		sleep 0.01
+	done
+done
+`
 }
