@@ -4,13 +4,18 @@ import (
 	_ "embed"
 	"strconv"
 	"time"
+
+	"github.com/oc-kubens/oc-kubens/internal/shlib"
 )
+
+//go:embed probe.sh
+var probeSource string
 
 // ProbeScript is the fixed script every measure pod runs, as
 // `sh -c ProbeScript NAME SECONDS`; nothing is ever spliced into it.
-//
-//go:embed probe.sh
-var ProbeScript string
+// It is probe.sh with the shell functions the probes share
+// (internal/shlib) in place.
+var ProbeScript = shlib.Include(probeSource)
 
 // ReportHeader is the first line of a version 1 measure report.
 const ReportHeader = "kubens-measure v1"

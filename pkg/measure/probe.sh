@@ -68,31 +68,7 @@ count() {
 	if lines "$1"; then echo "$n"; else echo unknown; fi
 }
 
-# pidof_comm prints the PID of the process whose comm is exactly $1, or
-# "none". The node's own daemon is the one its service manager started, so a
-# child of PID 1 wins over a same-named process nested in a pod (kind,
-# clusters in clusters); the lowest PID breaks ties, and wins outright when
-# no candidate is a child of PID 1.
-pidof_comm() {
-	best=none
-	top=none
-	for d in "$P"/[0-9]*; do
-		c=
-		read -r c 2>/dev/null <"$d/comm" || continue
-		[ "$c" = "$1" ] || continue
-		p=${d##*/}
-		if [ "$best" = none ] || [ "$p" -lt "$best" ]; then best=$p; fi
-		# stat is "PID (COMM) STATE PPID ...": a comm may hold ") ", so
-		# the fields are counted from the last one.
-		st=
-		read -r st 2>/dev/null <"$d/stat" || continue
-		st=${st##*) }
-		pp=${st#* }
-		pp=${pp%% *}
-		if [ "$pp" = 1 ] && { [ "$top" = none ] || [ "$p" -lt "$top" ]; }; then top=$p; fi
-	done
-	if [ "$top" != none ]; then echo "$top"; else echo "$best"; fi
-}
+# @include pidof_comm (internal/shlib: one definition for every probe)
 
 # ticks prints utime+stime of PID 1 (fields 14 and 15 of /proc/1/stat, in
 # clock ticks), or "unknown".

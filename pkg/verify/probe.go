@@ -3,13 +3,18 @@ package verify
 import (
 	_ "embed"
 	"strings"
+
+	"github.com/oc-kubens/oc-kubens/internal/shlib"
 )
+
+//go:embed probe.sh
+var probeSource string
 
 // ProbeScript is the fixed script every verify pod runs. It is passed as the
 // argument of `sh -c`; nothing is ever spliced into it.
-//
-//go:embed probe.sh
-var ProbeScript string
+// It is probe.sh with the shell functions the probes share
+// (internal/shlib) in place.
+var ProbeScript = shlib.Include(probeSource)
 
 // ReportHeader is the first line of a version 1 probe report.
 const ReportHeader = "kubens-probe v1"
