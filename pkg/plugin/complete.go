@@ -88,30 +88,13 @@ func RoleCompletion(f genericclioptions.RESTClientGetter) cobra.CompletionFunc {
 	}
 }
 
-// OutputCompletion completes -o with formats. A format that takes a value
-// (ending in "=", like jsonpath=) does not get a trailing space.
+// OutputCompletion completes -o with formats: each command's printFlags
+// registers it with PrintFlags.AllowedFormats() (and wide where the command
+// has a wide table).
 func OutputCompletion(formats ...string) cobra.CompletionFunc {
 	return func(_ *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		out := filterPrefix(formats, toComplete)
-		directive := cobra.ShellCompDirectiveNoFileComp
-		for _, f := range out {
-			if strings.HasSuffix(f, "=") {
-				directive |= cobra.ShellCompDirectiveNoSpace
-			}
-		}
-		return out, directive
+		return filterPrefix(formats, toComplete), cobra.ShellCompDirectiveNoFileComp
 	}
-}
-
-// outputFormats are the -o values each command accepts (its Validate is the
-// authority; TestOutputCompletionMatchesValidate keeps the two in step).
-// Empty means the default table or text, which needs no completion.
-var outputFormats = map[string][]string{
-	"measure": {"wide", "json", "yaml"},
-	"render":  {"yaml", "json"},
-	"status":  {"wide", "json", "yaml"},
-	"verify":  {"wide", "json", "yaml"},
-	"version": {"json", "yaml"},
 }
 
 // nodeArgCommands take node names as positional arguments: how many (0: any).
@@ -124,19 +107,18 @@ var nodeArgCommands = map[string]int{
 // RegisterCompletions wires the dynamic completions into the command tree
 // built by NewCmdKubens: node names for the node arguments of exec and
 // verify, pool names for every --pool flag, roles for every --role flag and
-// the -o values of each command. Completions a command already registered
-// itself are kept.
+// -o with PrintFlags' formats where the command's printFlags did not
+// complete it already. Completions a command already registered itself are
+// kept.
 func RegisterCompletions(root *cobra.Command, f genericclioptions.RESTClientGetter) {
 	for _, cmd := range root.Commands() {
-		name := cmd.Name()
-		if maxArgs, ok := nodeArgCommands[name]; ok && cmd.ValidArgsFunction == nil {
+		if maxArgs, ok := nodeArgCommands[cmd.Name()]; ok && cmd.ValidArgsFunction == nil {
 			cmd.ValidArgsFunction = NodeNameCompletion(f, maxArgs)
 		}
 		registerFlagCompletion(cmd, "pool", PoolNameCompletion(f))
 		registerFlagCompletion(cmd, "role", RoleCompletion(f))
-		if formats, ok := outputFormats[name]; ok {
-			registerFlagCompletion(cmd, "output", OutputCompletion(formats...))
-		}
+		// A command with a plain PrintFlags -o (no table of its own).
+		registerFlagCompletion(cmd, "output", OutputCompletion(genericclioptions.NewPrintFlags("").AllowedFormats()...))
 	}
 }
 

@@ -52,9 +52,12 @@ func TestCompletionOffline(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"version", "-o", ""}, []string{"json", "yaml"}},
+		{[]string{"version", "-o", ""}, []string{"json", "yaml", "kyaml", "name", "go-template", "go-template-file", "template", "templatefile", "jsonpath", "jsonpath-as-json", "jsonpath-file"}},
 		{[]string{"version", "--output", "y"}, []string{"yaml"}},
-		{[]string{"status", "-o", ""}, []string{"wide", "json", "yaml"}},
+		{[]string{"status", "-o", "j"}, []string{"json", "jsonpath", "jsonpath-as-json", "jsonpath-file"}},
+		{[]string{"verify", "-o", "w"}, []string{"wide"}},
+		{[]string{"measure", "-o", "w"}, []string{"wide"}},
+		{[]string{"render", "-o", "w"}, nil},
 		// No cluster: --role falls back to the built-in roles.
 		{[]string{"enable", "--role", ""}, []string{"master", "worker"}},
 		{[]string{"disable", "--role", "w"}, []string{"worker"}},
@@ -73,27 +76,64 @@ func TestCompletionOffline(t *testing.T) {
 	}
 }
 
-// TestOutputFormatsNamedInHelp keeps outputFormats in step with the
-// commands: every format offered must be one the command's -o help names, and
-// every command with -o must have an entry.
-func TestOutputFormatsNamedInHelp(t *testing.T) {
+// TestOutputCompletionMatchesValidate keeps -o completion in step with the
+// commands: every command with -o completes it; every format offered is
+// named in the flag's help and accepted by the command (an unsupported
+// format fails before any request, so the unreachable server never answers
+// a valid one).
+func TestOutputCompletionMatchesValidate(t *testing.T) {
+	dir := t.TempDir()
+	templates := map[string]string{"go-template": "{{.kind}}", "jsonpath": "{.kind}"}
+	for name, tmpl := range templates {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(tmpl), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The arguments each command needs to get as far as its -o check.
+	needs := map[string][]string{"verify": {"--all-nodes"}, "measure": {"--all-nodes"}, "wrap": {"a.service"}, "unwrap": {"a.service"}}
 	root := NewCmdKubens(genericiooptions.NewTestIOStreamsDiscard(), "oc kubens")
+	commands := 0
 	for _, cmd := range root.Commands() {
 		f := cmd.Flags().Lookup("output")
 		if f == nil {
 			continue
 		}
-		formats, ok := outputFormats[cmd.Name()]
-		if !ok {
-			t.Errorf("%s has -o but no entry in outputFormats", cmd.Name())
-			continue
+		commands++
+		formats := completeOffline(t, cmd.Name(), "-o", "")
+		if len(formats) < 11 {
+			t.Errorf("%s: -o completes %q", cmd.Name(), formats)
 		}
 		for _, format := range formats {
 			if !strings.Contains(f.Usage, format) {
 				t.Errorf("%s -o: completion offers %q, which the flag's help does not name: %q", cmd.Name(), format, f.Usage)
 			}
+			args := append([]string{cmd.Name(), "-o", format, "--server", "https://127.0.0.1:1"}, needs[cmd.Name()]...)
+			switch {
+			case strings.HasPrefix(format, "jsonpath"):
+				args = append(args, "--template", templateArg(dir, format, "jsonpath"))
+			case strings.Contains(format, "template"):
+				args = append(args, "--template", templateArg(dir, format, "go-template"))
+			}
+			_, errOut, _ := run(t, "oc-kubens", args...)
+			if strings.Contains(errOut, "output format") || strings.Contains(errOut, "-o "+format) {
+				t.Errorf("%s -o %s: completed but refused: %s", cmd.Name(), format, errOut)
+			}
+		}
+		if _, errOut, _ := run(t, "oc-kubens", append([]string{cmd.Name(), "-o", "bogus", "--server", "https://127.0.0.1:1"}, needs[cmd.Name()]...)...); !strings.Contains(errOut, `output format "bogus"`) {
+			t.Errorf("%s -o bogus: %s", cmd.Name(), errOut)
 		}
 	}
+	if commands < 5 {
+		t.Errorf("%d commands have -o, want at least status, verify, measure, render, version", commands)
+	}
+}
+
+// templateArg is --template for a format: a file for the -file formats.
+func templateArg(dir, format, kind string) string {
+	if strings.HasSuffix(format, "file") {
+		return filepath.Join(dir, kind)
+	}
+	return map[string]string{"go-template": "{{.kind}}", "jsonpath": "{.kind}"}[kind]
 }
 
 func TestNodeRoles(t *testing.T) {

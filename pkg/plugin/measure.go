@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
 
 	"github.com/oc-kubens/oc-kubens/pkg/measure"
 	"github.com/oc-kubens/oc-kubens/pkg/verify"
@@ -32,7 +32,8 @@ type MeasureOptions struct {
 	podRunFlags
 	Duration time.Duration
 	Baseline string
-	Output   string
+	// PrintFlags is -o: a table when empty.
+	PrintFlags *printFlags
 
 	baseline *measure.MeasureReport
 
@@ -41,7 +42,7 @@ type MeasureOptions struct {
 
 // NewCmdMeasure returns the measure command.
 func NewCmdMeasure(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &MeasureOptions{configFlags: configFlags, IOStreams: streams}
+	o := &MeasureOptions{configFlags: configFlags, PrintFlags: newPrintFlags(tableOutput, ""), IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "measure [NODE...] [--all-nodes | -l SELECTOR | --pool NAME] [--duration 30s]",
 		Short: "Measure what systemd spends on container mounts, node by node, before and after",
@@ -89,7 +90,7 @@ when measure could not run at all.`,
 	f := cmd.Flags()
 	f.DurationVar(&o.Duration, "duration", 30*time.Second, "How long to measure each node (1s to 1h), on top of the time its pod takes to start.")
 	f.StringVar(&o.Baseline, "baseline", "", "A measure -o json|yaml file from before a change: print each node's figures before and after.")
-	f.StringVarP(&o.Output, "output", "o", "", "Output format: wide, json or yaml; a table when empty.")
+	o.PrintFlags.addFlags(cmd, "a table and a summary line; wide adds PID 1's name and messages", "node/NAME per node measured (with --baseline: per node on either side)")
 	_ = cmd.MarkFlagFilename("baseline", "json", "yaml", "yml")
 	return cmd
 }
@@ -120,10 +121,8 @@ func (o *MeasureOptions) Validate() error {
 	if o.Duration < measure.MinWindow || o.Duration > measure.MaxWindow {
 		return usageErr(fmt.Errorf("--duration must be between %s and %s, got %s", measure.MinWindow, measure.MaxWindow, o.Duration))
 	}
-	switch o.Output {
-	case "", "wide", "json", "yaml":
-	default:
-		return usageErr(fmt.Errorf("unsupported output format %q: use -o wide, -o json or -o yaml", o.Output))
+	if err := o.PrintFlags.validate(); err != nil {
+		return usageErr(err)
 	}
 	return o.podRunFlags.validate()
 }
@@ -207,16 +206,23 @@ func (o *MeasureOptions) Run(ctx context.Context) error {
 }
 
 func (o *MeasureOptions) printReport(r *measure.MeasureReport) error {
-	if done, err := printStructured(o.Out, o.Output, r); done {
-		return err
+	p := o.PrintFlags
+	if !p.human() {
+		nodes := make([]string, 0, len(r.Nodes))
+		for _, n := range r.Nodes {
+			nodes = append(nodes, n.Node)
+		}
+		return p.printReport(o.Out, r, named(nodeKind, nodes...))
 	}
-	w := tabwriter.NewWriter(o.Out, 0, 4, 3, ' ', 0)
-	wide := o.Output == "wide"
-	header := "NODE\tSTATE\tSYSTEMD-CPU\tMOUNT-UNITS\tMOUNTS(PID1/KUBELET)\tHIDDEN\tCHURN/S\tPODS"
-	if wide {
-		header += "\tPID1\tMESSAGE"
+	w := printers.GetNewTabWriter(o.Out)
+	wide := p.isWide()
+	if !p.NoHeaders {
+		header := "NODE\tSTATE\tSYSTEMD-CPU\tMOUNT-UNITS\tMOUNTS(PID1/KUBELET)\tHIDDEN\tCHURN/S\tPODS"
+		if wide {
+			header += "\tPID1\tMESSAGE"
+		}
+		fmt.Fprintln(w, header)
 	}
-	fmt.Fprintln(w, header)
 	for _, n := range r.Nodes {
 		state := string(n.State)
 		if n.Reason != "" {
@@ -233,12 +239,12 @@ func (o *MeasureOptions) printReport(r *measure.MeasureReport) error {
 		return err
 	}
 	s := r.Summary
-	_, err := fmt.Fprintf(o.Out, "%d node(s) measured over %s, %d unknown: systemd CPU avg %s (max %s), %s mount units, %s mounts hidden from systemd.\n",
+	_, err := fmt.Fprintf(p.notes(o.Out, o.ErrOut), "%d node(s) measured over %s, %d unknown: systemd CPU avg %s (max %s), %s mount units, %s mounts hidden from systemd.\n",
 		s.Measured, r.Duration.Duration, s.Unknown, percent(s.AvgPID1CPUPercent), percent(s.MaxPID1CPUPercent), count(s.MountUnits), count(s.HiddenMounts))
 	return err
 }
 
-// measureComparison is the -o json|yaml document of measure --baseline.
+// measureComparison is the -o document of measure --baseline.
 type measureComparison struct {
 	APIVersion string `json:"apiVersion"`
 	Kind       string `json:"kind"`
@@ -246,11 +252,19 @@ type measureComparison struct {
 }
 
 func (o *MeasureOptions) printComparison(c measure.Comparison) error {
-	if done, err := printStructured(o.Out, o.Output, measureComparison{APIVersion: measure.ReportAPIVersion, Kind: "MeasureComparison", Comparison: c}); done {
-		return err
+	p := o.PrintFlags
+	if !p.human() {
+		nodes := make([]string, 0, len(c.Nodes))
+		for _, n := range c.Nodes {
+			nodes = append(nodes, n.Node)
+		}
+		doc := measureComparison{APIVersion: measure.ReportAPIVersion, Kind: "MeasureComparison", Comparison: c}
+		return p.printReport(o.Out, &doc, named(nodeKind, nodes...))
 	}
-	w := tabwriter.NewWriter(o.Out, 0, 4, 3, ' ', 0)
-	fmt.Fprintln(w, "NODE\tMEASURED\tSYSTEMD-CPU BEFORE\tAFTER\tDIFF\tMOUNT-UNITS BEFORE\tAFTER\tHIDDEN BEFORE\tAFTER")
+	w := printers.GetNewTabWriter(o.Out)
+	if !p.NoHeaders {
+		fmt.Fprintln(w, "NODE\tMEASURED\tSYSTEMD-CPU BEFORE\tAFTER\tDIFF\tMOUNT-UNITS BEFORE\tAFTER\tHIDDEN BEFORE\tAFTER")
+	}
 	for _, n := range c.Nodes {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Node, presence(n.Presence),
 			percentP(n.CPUBefore), percentP(n.CPUAfter), signedPercentP(n.CPUDelta),
@@ -260,7 +274,7 @@ func (o *MeasureOptions) printComparison(c measure.Comparison) error {
 		return err
 	}
 	cl := c.Cluster
-	_, err := fmt.Fprintf(o.Out, "Cluster (%d node(s) on both sides, %d new, %d gone): systemd CPU avg %s -> %s (%s) over %d node(s); mount units %s -> %s over %d node(s).\n",
+	_, err := fmt.Fprintf(p.notes(o.Out, o.ErrOut), "Cluster (%d node(s) on both sides, %d new, %d gone): systemd CPU avg %s -> %s (%s) over %d node(s); mount units %s -> %s over %d node(s).\n",
 		cl.Both, cl.New, cl.Gone, percentP(cl.AvgCPUBefore), percentP(cl.AvgCPUAfter), signedPercentP(cl.AvgCPUDelta), cl.CPUNodes,
 		countP(cl.MountUnitsBefore), countP(cl.MountUnitsAfter), cl.UnitNodes)
 	return err

@@ -29,7 +29,8 @@ func TestMeasureFlagErrors(t *testing.T) {
 		{[]string{"measure", "n1", "--pool", "worker"}, "exactly one of"},
 		{[]string{"measure", "--all-nodes", "--duration", "500ms"}, "--duration must be between 1s and 1h0m0s"},
 		{[]string{"measure", "--all-nodes", "--duration", "2h"}, "--duration must be between"},
-		{[]string{"measure", "--all-nodes", "-o", "name"}, "unsupported output format"},
+		{[]string{"measure", "--all-nodes", "-o", "xml"}, `unsupported output format "xml": allowed formats are json, yaml, kyaml, name, go-template`},
+		{[]string{"measure", "--all-nodes", "-o", "jsonpath={.x"}, "-o jsonpath={.x: "},
 		{[]string{"measure", "--all-nodes", "--parallelism", "0"}, "--parallelism must be at least 1"},
 		{[]string{"measure", "--all-nodes", "--baseline", filepath.Join(dir, "missing.json")}, "--baseline"},
 		{[]string{"measure", "--all-nodes", "--baseline", wrongKind}, "VerifyReport"},
@@ -54,7 +55,7 @@ func TestMeasureTables(t *testing.T) {
 	rep := measure.NewMeasureReport(30*time.Second, []measure.NodeMeasurement{measured, gone})
 
 	var out bytes.Buffer
-	o := &MeasureOptions{Output: "wide", IOStreams: genericiooptions.IOStreams{Out: &out}}
+	o := &MeasureOptions{PrintFlags: withOutput(newPrintFlags(tableOutput, ""), "wide"), IOStreams: genericiooptions.IOStreams{Out: &out}}
 	if err := o.printReport(rep); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func TestMeasureTables(t *testing.T) {
 	cmp := measure.Compare(measure.NewMeasureReport(30*time.Second, []measure.NodeMeasurement{measured, gone}),
 		measure.NewMeasureReport(30*time.Second, []measure.NodeMeasurement{after, newNode}))
 	out.Reset()
-	o.Output = ""
+	o.PrintFlags = withOutput(newPrintFlags(tableOutput, ""), "")
 	if err := o.printComparison(cmp); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestMeasureTables(t *testing.T) {
 		}
 	}
 	out.Reset()
-	o.Output = "json"
+	o.PrintFlags = withOutput(newPrintFlags(tableOutput, ""), "json")
 	if err := o.printComparison(cmp); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +91,7 @@ func TestMeasureTables(t *testing.T) {
 		t.Errorf("json comparison:\n%s", out.String())
 	}
 	out.Reset()
-	o.Output = "yaml"
+	o.PrintFlags = withOutput(newPrintFlags(tableOutput, ""), "yaml")
 	if err := o.printComparison(cmp); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package plugin
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -9,9 +8,10 @@ import (
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"sigs.k8s.io/yaml"
 
 	"github.com/oc-kubens/oc-kubens/pkg/manifests"
 	"github.com/oc-kubens/oc-kubens/pkg/wrap"
@@ -21,7 +21,8 @@ import (
 type RenderOptions struct {
 	Roles    []string
 	Disabled bool
-	Output   string
+	// PrintFlags is -o: yaml by default.
+	PrintFlags *printFlags
 	// Wrap holds UNIT=CMD: render the wrap MachineConfigs for these units
 	// instead of the kubens.service ones.
 	Wrap []string
@@ -32,9 +33,9 @@ type RenderOptions struct {
 // NewCmdRender returns the render command. It works offline: the
 // ConfigFlags are accepted for the uniform constructor shape and never read.
 func NewCmdRender(_ *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &RenderOptions{IOStreams: streams}
+	o := &RenderOptions{PrintFlags: newPrintFlags(objectsOnly, "yaml"), IOStreams: streams}
 	cmd := &cobra.Command{
-		Use:   "render [--role ROLE]... [--disabled] [-o yaml|json]",
+		Use:   "render [--role ROLE]... [--disabled] [-o FORMAT]",
 		Short: "Print the MachineConfigs that switch encapsulation on (or off)",
 		Long: `Print one MachineConfig per pool role that enables kubens.service, the same
 objects the documented manual procedure creates (99-kubens-master and
@@ -69,6 +70,9 @@ namespace. CMD is the unit's ExecStart as systemd reads it.`,
   # A v1 List in JSON
   oc kubens render -o json
 
+  # The names only
+  oc kubens render -o name
+
   # The wrap MachineConfigs that run a host service inside the namespace
   oc kubens render --role worker --wrap 'node-agent.service=/usr/local/bin/node-agent --interval 10'`,
 		Args: noArgs,
@@ -85,8 +89,7 @@ namespace. CMD is the unit's ExecStart as systemd reads it.`,
 	cmd.Flags().StringArrayVar(&o.Roles, "role", nil, "Pool role to render a MachineConfig for; repeat for several. Default: master and worker.")
 	cmd.Flags().BoolVar(&o.Disabled, "disabled", false, "Render kubens.service with enabled: false instead of true.")
 	cmd.Flags().StringArrayVar(&o.Wrap, "wrap", nil, "UNIT=CMD: render the wrap MachineConfigs that run CMD, the unit's ExecStart, through kubensenter; repeat for several units.")
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "yaml", "Output format: yaml (a --- separated stream) or json (a v1 List).")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	o.PrintFlags.addFlags(cmd, "", "machineconfig.machineconfiguration.openshift.io/NAME per config; yaml and kyaml print a --- separated stream, json, jsonpath and the templates a v1 List")
 	_ = cmd.RegisterFlagCompletionFunc("role", cobra.FixedCompletions([]string{"master", "worker", "arbiter", "infra"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -101,10 +104,8 @@ func (o *RenderOptions) Complete(cmd *cobra.Command, _ []string) error {
 
 // Validate checks the output format and every role before anything renders.
 func (o *RenderOptions) Validate() error {
-	switch o.Output {
-	case "yaml", "json":
-	default:
-		return fmt.Errorf("unsupported output format %q: use -o yaml or -o json", o.Output)
+	if err := o.PrintFlags.validate(); err != nil {
+		return err
 	}
 	if len(o.Wrap) > 0 && o.Disabled {
 		return fmt.Errorf("--wrap and --disabled do not go together: --disabled is about kubens.service itself")
@@ -135,48 +136,30 @@ func (o *RenderOptions) Run() error {
 	if err != nil {
 		return err
 	}
-	out, err := encodeMachineConfigs(mcs, o.Output)
+	p, err := machineConfigList(mcs)
 	if err != nil {
 		return err
 	}
-	_, err = o.Out.Write(out)
-	return err
+	return o.PrintFlags.print(o.Out, p)
 }
 
-// encodeMachineConfigs writes the objects as a YAML stream or a JSON v1 List.
-// Keys come out sorted, so the bytes depend only on the input.
-func encodeMachineConfigs(mcs []*mcfgv1.MachineConfig, format string) ([]byte, error) {
-	docs := make([]map[string]any, 0, len(mcs))
+// machineConfigList is what render prints: the configs as a v1 List (json,
+// jsonpath, templates), or one by one (yaml and kyaml streams, -o name).
+// They are unstructured maps, so keys come out sorted and the bytes depend
+// only on the input.
+func machineConfigList(mcs []*mcfgv1.MachineConfig) (printable, error) {
+	list := &unstructured.UnstructuredList{Object: map[string]any{"apiVersion": "v1", "kind": "List", "metadata": map[string]any{}}}
+	items := make([]runtime.Object, 0, len(mcs))
 	for _, mc := range mcs {
 		doc, err := document(mc)
 		if err != nil {
-			return nil, err
+			return printable{}, err
 		}
-		docs = append(docs, doc)
+		u := unstructured.Unstructured{Object: doc}
+		list.Items = append(list.Items, u)
+		items = append(items, &u)
 	}
-	var buf bytes.Buffer
-	switch format {
-	case "json":
-		list := map[string]any{"apiVersion": "v1", "kind": "List", "metadata": map[string]any{}, "items": docs}
-		b, err := json.MarshalIndent(list, "", "    ")
-		if err != nil {
-			return nil, err
-		}
-		buf.Write(b)
-		buf.WriteByte('\n')
-	default:
-		for i, doc := range docs {
-			b, err := yaml.Marshal(doc)
-			if err != nil {
-				return nil, err
-			}
-			if i > 0 {
-				buf.WriteString("---\n")
-			}
-			buf.Write(b)
-		}
-	}
-	return buf.Bytes(), nil
+	return printable{Object: list, Items: items, Stream: true}, nil
 }
 
 // document turns a MachineConfig into the map that is printed. The

@@ -5,25 +5,25 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
 
 	"github.com/oc-kubens/oc-kubens/pkg/mcp"
 )
 
 // StatusOptions holds the flags and state of `oc kubens status`.
 type StatusOptions struct {
-	Output string
+	PrintFlags *printFlags
 
 	clusterOptions
 }
 
 // NewCmdStatus returns the status command.
 func NewCmdStatus(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &StatusOptions{clusterOptions: clusterOptions{configFlags: configFlags, IOStreams: streams}}
+	o := &StatusOptions{PrintFlags: newPrintFlags(tableOutput, ""), clusterOptions: clusterOptions{configFlags: configFlags, IOStreams: streams}}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show, per pool and node, whether encapsulation is configured and rolled out",
@@ -46,7 +46,10 @@ no pods. To check the nodes themselves, use 'oc kubens verify'.`,
   oc kubens status -o wide
 
   # Machine-readable (apiVersion oc-kubens.io/v1alpha1, kind KubensStatus)
-  oc kubens status -o json`,
+  oc kubens status -o json
+
+  # The pools that have encapsulation rolled out
+  oc kubens status -o jsonpath='{range .pools[?(@.kubens=="enabled")]}{.name}{"\n"}{end}'`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(cmd, args); err != nil {
@@ -58,7 +61,8 @@ no pods. To check the nodes themselves, use 'oc kubens verify'.`,
 			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: empty for a table, wide (adds nodes), json or yaml.")
+	o.PrintFlags.addFlags(cmd, "a table per pool; wide adds one line per node",
+		"machineconfigpool.machineconfiguration.openshift.io/POOL per pool")
 	return cmd
 }
 
@@ -69,11 +73,7 @@ func (o *StatusOptions) Complete(cmd *cobra.Command, _ []string) error {
 
 // Validate checks the output format.
 func (o *StatusOptions) Validate() error {
-	switch o.Output {
-	case "", "wide", "json", "yaml":
-		return nil
-	}
-	return fmt.Errorf("unsupported output format %q: use -o wide, -o json or -o yaml, or leave -o out for a table", o.Output)
+	return o.PrintFlags.validate()
 }
 
 // Run reads the cluster and prints the report.
@@ -81,7 +81,10 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	if err := o.clients.requireMachineConfigAPI(); err != nil {
 		return err
 	}
-	snap, err := o.clients.inputSnapshot(ctx, o.Output != "")
+	// The nodes are read for every output that shows them: all but the
+	// default table and -o name.
+	p := o.PrintFlags
+	snap, err := o.clients.inputSnapshot(ctx, !(p.human() && !p.isWide()) && p.format() != "name")
 	if err != nil {
 		return err
 	}
@@ -89,10 +92,14 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 		return err
 	}
 	rep := mcp.Derive(snap)
-	if done, err := printStructured(o.Out, o.Output, rep); done {
-		return err
+	if !p.human() {
+		pools := make([]string, 0, len(rep.Pools))
+		for _, pool := range rep.Pools {
+			pools = append(pools, pool.Name)
+		}
+		return p.printReport(o.Out, &rep, named(poolKind, pools...))
 	}
-	return printStatus(o.Out, rep, o.Output == "wide")
+	return printStatus(o.Out, p.notes(o.Out, o.ErrOut), rep, p.isWide(), p.NoHeaders)
 }
 
 func yesNo(b bool) string {
@@ -109,10 +116,13 @@ func dash(s string) string {
 	return s
 }
 
-// printStatus writes the pool table, notes, and with wide the node table.
-func printStatus(w io.Writer, rep mcp.Report, wide bool) error {
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "POOL\tKUBENS\tPENDING\tUPDATED\tUPDATING\tDEGRADED\tPAUSED\tMACHINES\tREADY\tUPDATED#\tDEGRADED#\tENABLED BY\tWRAPPED")
+// printStatus writes the pool table, the notes (to notes), and with wide
+// the node table; noHeaders leaves out the column headers.
+func printStatus(w, notes io.Writer, rep mcp.Report, wide, noHeaders bool) error {
+	tw := printers.GetNewTabWriter(w)
+	if !noHeaders {
+		fmt.Fprintln(tw, "POOL\tKUBENS\tPENDING\tUPDATED\tUPDATING\tDEGRADED\tPAUSED\tMACHINES\tREADY\tUPDATED#\tDEGRADED#\tENABLED BY\tWRAPPED")
+	}
 	for _, p := range rep.Pools {
 		pending := "-"
 		if p.PendingChange {
@@ -128,21 +138,23 @@ func printStatus(w io.Writer, rep mcp.Report, wide bool) error {
 	}
 	for _, p := range rep.Pools {
 		if p.ZTP {
-			fmt.Fprintf(w, "Note: pool %s encapsulates through the ZTP container-mount-namespace.service.\n", p.Name)
+			fmt.Fprintf(notes, "Note: pool %s encapsulates through the ZTP container-mount-namespace.service.\n", p.Name)
 		}
 		if p.Degraded && p.DegradedReason != "" {
-			fmt.Fprintf(w, "Pool %s is degraded: %s\n", p.Name, p.DegradedReason)
+			fmt.Fprintf(notes, "Pool %s is degraded: %s\n", p.Name, p.DegradedReason)
 		}
 		if p.Paused && p.PendingChange {
-			fmt.Fprintf(w, "Pool %s is paused with a pending change: nothing rolls out until it is unpaused.\n", p.Name)
+			fmt.Fprintf(notes, "Pool %s is paused with a pending change: nothing rolls out until it is unpaused.\n", p.Name)
 		}
 	}
 	if !wide {
 		return nil
 	}
 	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tPOOL\tKUBENS\tSTATE\tCURRENT\tDESIRED\tREASON")
+	tw = printers.GetNewTabWriter(w)
+	if !noHeaders {
+		fmt.Fprintln(tw, "NODE\tPOOL\tKUBENS\tSTATE\tCURRENT\tDESIRED\tREASON")
+	}
 	for _, n := range rep.Nodes {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, dash(n.Pool), n.Kubens, dash(n.State),
 			dash(n.CurrentConfig), dash(n.DesiredConfig), dash(n.Reason))

@@ -43,7 +43,8 @@ type VerifyOptions struct {
 	nodeSelection
 	podRunFlags
 	Expect string
-	Output string
+	// PrintFlags is -o: a table when empty.
+	PrintFlags *printFlags
 
 	clients  *clusterClients
 	expect   verify.State
@@ -55,7 +56,7 @@ type VerifyOptions struct {
 
 // NewCmdVerify returns the verify command.
 func NewCmdVerify(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &VerifyOptions{configFlags: configFlags, IOStreams: streams}
+	o := &VerifyOptions{configFlags: configFlags, PrintFlags: newPrintFlags(tableOutput, ""), IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "verify [NODE...] [--all-nodes | -l SELECTOR | --pool NAME]",
 		Short: "Prove on every node that kubelet and the runtime run in their own mount namespace",
@@ -80,7 +81,8 @@ the cluster has no MachineConfig API, Unknown when discovery failed). CHECKS lis
 pinned namespace is kubelet's, KUBENSMNT is set, the unit is enabled and
 active, /run/netns is a mount point, the units the node's config wraps (oc
 kubens wrap) run in kubelet's namespace. -o wide adds namespaces and the mounts
-hidden from systemd; -o json|yaml prints a VerifyReport (oc-kubens.io/v1alpha1).
+hidden from systemd; -o json, yaml, jsonpath or go-template print a
+VerifyReport (oc-kubens.io/v1alpha1), -o name node/NAME per node.
 
 Exit status: 0 when every node is in the --expect state, 1 when any is not
 (Unknown included), 2 when verify could not run at all.`,
@@ -114,8 +116,7 @@ Exit status: 0 when every node is in the --expect state, 1 when any is not
 	o.nodeSelection.addFlags(cmd, "Verify")
 	o.podRunFlags.addFlags(cmd)
 	f.StringVar(&o.Expect, "expect", "encapsulated", "The state every node must be in for exit status 0: encapsulated or not-encapsulated.")
-	f.StringVarP(&o.Output, "output", "o", "", "Output format: wide, json or yaml; a table when empty.")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"wide", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	o.PrintFlags.addFlags(cmd, "a table and a summary line; wide adds namespaces, mounts and messages", "node/NAME per verified node")
 	_ = cmd.RegisterFlagCompletionFunc("expect", cobra.FixedCompletions([]string{"encapsulated", "not-encapsulated"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -147,10 +148,8 @@ func (o *VerifyOptions) Validate() error {
 	if o.expect == "" {
 		return usageErr(fmt.Errorf("--expect must be encapsulated or not-encapsulated, got %q", o.Expect))
 	}
-	switch o.Output {
-	case "", "wide", "json", "yaml":
-	default:
-		return usageErr(fmt.Errorf("unsupported output format %q: use -o wide, -o json or -o yaml", o.Output))
+	if err := o.PrintFlags.validate(); err != nil {
+		return usageErr(err)
 	}
 	return o.podRunFlags.validate()
 }
@@ -264,15 +263,7 @@ func (o *VerifyOptions) probe(ctx context.Context, image string, mcAPI bool, mcE
 	// before the pods started (wrappedUnits), so a cancelled ctx is fine.
 	o.fillExpected(ctx, out.Results, mcErr != nil)
 	report := verify.NewReport(o.expect, out.Results)
-	switch o.Output {
-	case "json":
-		err = report.PrintJSON(o.Out)
-	case "yaml":
-		err = report.PrintYAML(o.Out)
-	default:
-		err = report.PrintTable(o.Out, o.Output == "wide")
-	}
-	if err != nil {
+	if err := o.printReport(report); err != nil {
 		return cannot(err)
 	}
 	if interrupted {
@@ -282,6 +273,22 @@ func (o *VerifyOptions) probe(ctx context.Context, image string, mcAPI bool, mcE
 		return &ExitError{Code: verifyExitNotExpected}
 	}
 	return nil
+}
+
+// printReport prints the report in the -o format.
+func (o *VerifyOptions) printReport(report *verify.VerifyReport) error {
+	p := o.PrintFlags
+	if p == nil { // an Options built by hand (tests): the default table
+		p = newPrintFlags(tableOutput, "")
+	}
+	if p.human() {
+		return printVerifyTable(o.Out, p.notes(o.Out, o.ErrOut), report, p.isWide(), p.NoHeaders)
+	}
+	nodes := make([]string, 0, len(report.Nodes))
+	for _, n := range report.Nodes {
+		nodes = append(nodes, n.Node)
+	}
+	return p.printReport(o.Out, report, named(nodeKind, nodes...))
 }
 
 // markInterrupted gives every node without a result Unknown(Interrupted).

@@ -122,7 +122,7 @@ func TestFillExpected(t *testing.T) {
 		t.Fatalf("expected %q and %q", none[0].Expected, unknown[0].Expected)
 	}
 	var buf bytes.Buffer
-	if err := verify.NewReport(verify.Encapsulated, unknown).PrintTable(&buf, false); err != nil {
+	if err := printVerifyTable(&buf, &buf, verify.NewReport(verify.Encapsulated, unknown), false, false); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(buf.String(), "\n")

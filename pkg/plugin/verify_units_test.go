@@ -62,7 +62,7 @@ func TestVerifyChecksWrappedUnits(t *testing.T) {
 				clients:     &clusterClients{kube: kube, mcfg: mcfg},
 				nodeObjs:    []corev1.Node{nodeOn("i1", "rendered-infra-1"), nodeOn("m1", "rendered-master-1"), nodeOn("w1", "rendered-worker-1"), nodeOn("w2", "rendered-worker-1")},
 				expect:      verify.Encapsulated,
-				Output:      output,
+				PrintFlags:  withOutput(newPrintFlags(tableOutput, ""), output),
 				podRunFlags: podRunFlags{Parallelism: 10, Timeout: time.Minute},
 				IOStreams:   genericiooptions.IOStreams{Out: &out, ErrOut: &errOut},
 			}
