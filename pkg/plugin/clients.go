@@ -15,7 +15,6 @@ import (
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	mcfgclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
 	"golang.org/x/term"
-	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -122,32 +121,6 @@ func apiMessage(err error) string {
 		return s.Status().Message
 	}
 	return err.Error()
-}
-
-// checkAccess asks the API server, before changing anything, whether the
-// user may perform every verb on MachineConfigs. Enable/disable change
-// several objects: checking first means an under-privileged user changes
-// none of them instead of some.
-func (c *clusterClients) checkAccess(ctx context.Context, verbs ...string) error {
-	var denied []string
-	for _, verb := range verbs {
-		r, err := c.kube.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
-			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
-				Group: mcfgv1.GroupName, Resource: "machineconfigs", Verb: verb,
-			}},
-		}, metav1.CreateOptions{})
-		if err != nil {
-			return explainAPIError(err, "check your permissions on MachineConfigs")
-		}
-		if !r.Status.Allowed {
-			denied = append(denied, verb)
-		}
-	}
-	if len(denied) > 0 {
-		return fmt.Errorf("you are not allowed to %s MachineConfigs (machineconfigs.%s); nothing was changed. Log in as a cluster administrator, or ask one to run this",
-			strings.Join(denied, "/"), mcfgv1.GroupName)
-	}
-	return nil
 }
 
 // snapshot reads the pools, every input MachineConfig (not the rendered

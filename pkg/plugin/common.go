@@ -1,16 +1,19 @@
 package plugin
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"time"
 
+	mcfgscheme "github.com/openshift/client-go/machineconfiguration/clientset/versioned/scheme"
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"sigs.k8s.io/yaml"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
+	"github.com/oc-kubens/oc-kubens/pkg/change"
 	"github.com/oc-kubens/oc-kubens/pkg/manifests"
 )
 
@@ -50,25 +53,40 @@ func (o *clusterOptions) completeClients(cmd *cobra.Command) error {
 	return nil
 }
 
-// changeOptions are the flags enable and disable share. Each command
-// registers its own --role flag, since the help text differs.
+// changeOptions are the flags enable, disable, wrap and unwrap share. Each
+// command registers its own --role flag, since the help text differs.
 type changeOptions struct {
 	Roles   []string
 	Yes     bool
-	DryRun  string
 	Wait    bool
 	Timeout time.Duration
+	// DryRun is --dry-run, read in Complete.
+	DryRun cmdutil.DryRunStrategy
+	// PrintFlags is -o: without it, one kubectl line per MachineConfig
+	// ("... created"); with it, the objects, and the plan on stderr.
+	PrintFlags *genericclioptions.PrintFlags
+}
+
+func newChangeOptions() changeOptions {
+	return changeOptions{PrintFlags: genericclioptions.NewPrintFlags("").WithTypeSetter(mcfgscheme.Scheme)}
 }
 
 func (o *changeOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "Apply without asking for confirmation (required when stdin is not a terminal).")
-	cmd.Flags().StringVar(&o.DryRun, "dry-run", dryRunNone, `Must be "none", "client" (print the plan only) or "server" (the API server validates the change without persisting it).`)
-	cmd.Flags().Lookup("dry-run").NoOptDefVal = dryRunClient
+	cmdutil.AddDryRunFlag(cmd)
 	cmd.Flags().BoolVar(&o.Wait, "wait", false, "After applying, wait until every affected pool has rolled the change out (see `wait`).")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", defaultWaitTimeout, "With --wait: how long to wait before giving up.")
+	o.PrintFlags.AddFlags(cmd)
 }
 
-// validate checks the roles, --timeout and --dry-run.
+// complete reads --dry-run.
+func (o *changeOptions) complete(cmd *cobra.Command) error {
+	var err error
+	o.DryRun, err = cmdutil.GetDryRunStrategy(cmd)
+	return err
+}
+
+// validate checks the roles, --timeout and -o.
 func (o *changeOptions) validate() error {
 	for _, r := range o.Roles {
 		if err := manifests.ValidateRole(r); err != nil {
@@ -78,7 +96,73 @@ func (o *changeOptions) validate() error {
 	if err := validateTimeout(o.Timeout); err != nil {
 		return err
 	}
-	return validateDryRun(o.DryRun)
+	if o.PrintFlags == nil {
+		return nil
+	}
+	_, err := o.PrintFlags.ToPrinter()
+	return err
+}
+
+// humanOut is where the plan, the notes and the wait's progress go:
+// stdout, or stderr when -o keeps stdout for the objects.
+func (o *changeOptions) humanOut(streams genericiooptions.IOStreams) io.Writer {
+	if o.structured() {
+		return streams.ErrOut
+	}
+	return streams.Out
+}
+
+// structured tells whether -o asks for objects rather than lines.
+func (o *changeOptions) structured() bool {
+	return o.PrintFlags != nil && o.PrintFlags.OutputFormat != nil && *o.PrintFlags.OutputFormat != ""
+}
+
+// printResults prints what happened to each MachineConfig: by default
+// kubectl's "machineconfig.machineconfiguration.openshift.io/NAME created"
+// lines (with "(dry run)" or "(server dry run)"); with -o the objects, as a
+// v1 List when there are several (as kubectl apply does), leaving out the
+// ones that are not ours.
+func (o *changeOptions) printResults(w io.Writer, results []change.Result) error {
+	if !o.structured() {
+		for _, r := range results {
+			op := r.Operation
+			if r.Change.Action == change.Foreign {
+				op += " (not created by oc-kubens)"
+			}
+			pf := cmdutil.PrintFlagsWithDryRunStrategy(genericclioptions.NewPrintFlags(op).WithTypeSetter(mcfgscheme.Scheme), o.DryRun)
+			p, err := pf.ToPrinter()
+			if err != nil {
+				return err
+			}
+			if err := p.PrintObj(r.Object, w); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var objs []runtime.Object
+	for _, r := range results {
+		if r.Change.Action != change.Foreign && r.Object != nil {
+			objs = append(objs, r.Object)
+		}
+	}
+	p, err := o.PrintFlags.ToPrinter()
+	if err != nil {
+		return err
+	}
+	if len(objs) == 1 || (len(objs) > 1 && *o.PrintFlags.OutputFormat == "name") {
+		for _, obj := range objs {
+			if err := p.PrintObj(obj, w); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	list := &metav1.List{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "List"}, Items: []runtime.RawExtension{}}
+	for _, obj := range objs {
+		list.Items = append(list.Items, runtime.RawExtension{Object: obj})
+	}
+	return p.PrintObj(list, w)
 }
 
 func validateTimeout(d time.Duration) error {
@@ -86,35 +170,4 @@ func validateTimeout(d time.Duration) error {
 		return fmt.Errorf("--timeout must be positive, got %s", d)
 	}
 	return nil
-}
-
-func validateDryRun(v string) error {
-	switch v {
-	case dryRunNone, dryRunClient, dryRunServer:
-		return nil
-	}
-	return fmt.Errorf(`invalid --dry-run %q: use "none", "client" or "server"`, v)
-}
-
-// printStructured writes v as indented JSON or as YAML when format is
-// "json" or "yaml", and reports whether it did; any other format is left
-// to the caller's own text output.
-func printStructured(w io.Writer, format string, v any) (bool, error) {
-	switch format {
-	case "json":
-		b, err := json.MarshalIndent(v, "", "    ")
-		if err != nil {
-			return true, err
-		}
-		_, err = fmt.Fprintf(w, "%s\n", b)
-		return true, err
-	case "yaml":
-		b, err := yaml.Marshal(v)
-		if err != nil {
-			return true, err
-		}
-		_, err = w.Write(b)
-		return true, err
-	}
-	return false, nil
 }

@@ -2,17 +2,13 @@ package plugin
 
 import (
 	"context"
-	"fmt"
-	"sort"
 	"time"
 
-	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/oc-kubens/oc-kubens/pkg/manifests"
-	"github.com/oc-kubens/oc-kubens/pkg/mcp"
+	"github.com/oc-kubens/oc-kubens/pkg/change"
 )
 
 // DisableOptions holds the flags and state of `oc kubens disable`.
@@ -26,7 +22,7 @@ type DisableOptions struct {
 
 // NewCmdDisable returns the disable command.
 func NewCmdDisable(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &DisableOptions{clusterOptions: clusterOptions{configFlags: configFlags, IOStreams: streams}}
+	o := &DisableOptions{changeOptions: newChangeOptions(), clusterOptions: clusterOptions{configFlags: configFlags, IOStreams: streams}}
 	cmd := &cobra.Command{
 		Use:   "disable",
 		Short: "Turn off mount namespace encapsulation by removing what enable created (reboots nodes)",
@@ -64,8 +60,11 @@ pool, maxUnavailable at a time. Without a terminal, --yes is required.`,
 	return cmd
 }
 
-// Complete builds the clients and looks at the terminal.
+// Complete reads --dry-run, builds the clients and looks at the terminal.
 func (o *DisableOptions) Complete(cmd *cobra.Command, _ []string) error {
+	if err := o.changeOptions.complete(cmd); err != nil {
+		return err
+	}
 	return o.completeClients(cmd)
 }
 
@@ -87,74 +86,7 @@ func (o *DisableOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// By role label, not by name: enable --name-suffix names ours
-	// differently.
-	wanted := map[string]bool{}
-	for _, r := range o.Roles {
-		wanted[r] = true
-	}
-	var doomed []*mcfgv1.MachineConfig
-	gone := map[string]bool{}
-	for i := range snap.MachineConfigs {
-		mc := &snap.MachineConfigs[i]
-		if !manifests.IsManagedKubens(mc) || (len(wanted) > 0 && !wanted[mc.Labels[manifests.RoleLabel]]) {
-			continue
-		}
-		doomed = append(doomed, mc)
-		gone[mc.Name] = true
-	}
-	after := make([]mcfgv1.MachineConfig, 0, len(snap.MachineConfigs))
-	for _, mc := range snap.MachineConfigs {
-		if !gone[mc.Name] {
-			after = append(after, mc)
-		}
-	}
-	sort.Slice(doomed, func(i, j int) bool { return doomed[i].Name < doomed[j].Name })
-
-	reach := map[string][]string{}
-	for i := range snap.Pools {
-		for _, mc := range doomed {
-			if ok, _ := mcp.PoolSelectsMC(&snap.Pools[i], mc); ok {
-				reach[snap.Pools[i].Name] = append(reach[snap.Pools[i].Name], mc.Name)
-			}
-		}
-	}
-	plan := &rolloutPlan{Verb: "disable", Pools: newPoolPlans(snap.Pools, reach, snap.MachineConfigs, after), SingleNode: singleNode(snap.Pools)}
-	plan.Others, plan.ZTP = otherEnablers(snap.Pools, snap.MachineConfigs)
-	for _, mc := range doomed {
-		plan.Changes = append(plan.Changes, mcChange{Name: mc.Name, Action: actionDelete})
-	}
-	if len(doomed) == 0 {
-		plan.print(o.Out)
-		fmt.Fprintln(o.Out, "Nothing to change: no MachineConfig managed by oc-kubens exists.")
-		return nil
-	}
-	plan.print(o.Out)
-	if o.DryRun == dryRunClient {
-		fmt.Fprintln(o.Out, "Dry run (client): nothing was sent to the cluster.")
-		return nil
-	}
-	if o.DryRun == dryRunNone {
-		if err := c.checkAccess(ctx, "delete"); err != nil {
-			return err
-		}
-		if err := confirmPlan(o.IOStreams, o.stdinTTY, o.Yes, plan); err != nil {
-			return err
-		}
-	}
-	for _, mc := range doomed {
-		// The UID precondition makes sure we delete the object we looked
-		// at, not one somebody recreated under the same name meanwhile.
-		if err := deleteMachineConfig(ctx, c, o.DryRun, o.Out, mc); err != nil {
-			return err
-		}
-	}
-	if o.DryRun == dryRunServer || !o.Wait {
-		return nil
-	}
-	exps := make([]mcp.Expectation, 0, len(plan.Pools))
-	for _, pl := range plan.Pools {
-		exps = append(exps, mcp.Expectation{Pool: pl.Name, Absent: pl.MCs})
-	}
-	return runWait(ctx, c, exps, waitLimits{Timeout: o.Timeout, StuckAfter: o.StuckAfter, Display: o.displayName}, o.Out, o.stdoutTTY)
+	plan := change.PlanDisable(snap, o.Roles)
+	printPlan(o.humanOut(o.IOStreams), plan)
+	return o.carryOut(ctx, plan, o.changeOptions, o.StuckAfter)
 }

@@ -2,36 +2,21 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"reflect"
 	"strings"
 	"time"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/utils/ptr"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
-	"github.com/oc-kubens/oc-kubens/pkg/manifests"
-	"github.com/oc-kubens/oc-kubens/pkg/mcp"
-)
-
-// FieldManager is the server-side apply field manager of everything
-// oc-kubens writes.
-const FieldManager = "oc-kubens"
-
-// Dry-run modes, as kubectl spells them.
-const (
-	dryRunNone   = "none"
-	dryRunClient = "client"
-	dryRunServer = "server"
+	"github.com/oc-kubens/oc-kubens/pkg/change"
 )
 
 // EnableOptions holds the flags and state of `oc kubens enable`.
@@ -51,7 +36,7 @@ type EnableOptions struct {
 
 // NewCmdEnable returns the enable command.
 func NewCmdEnable(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &EnableOptions{clusterOptions: clusterOptions{configFlags: configFlags, IOStreams: streams}}
+	o := &EnableOptions{changeOptions: newChangeOptions(), clusterOptions: clusterOptions{configFlags: configFlags, IOStreams: streams}}
 	cmd := &cobra.Command{
 		Use:   "enable",
 		Short: "Turn on mount namespace encapsulation (reboots the nodes of each affected pool)",
@@ -111,8 +96,11 @@ validation. Without a terminal, --yes is required.`,
 	return cmd
 }
 
-// Complete builds the clients and looks at the terminal.
+// Complete reads --dry-run, builds the clients and looks at the terminal.
 func (o *EnableOptions) Complete(cmd *cobra.Command, _ []string) error {
+	if err := o.changeOptions.complete(cmd); err != nil {
+		return err
+	}
 	return o.completeClients(cmd)
 }
 
@@ -135,244 +123,146 @@ func (o *EnableOptions) Run(ctx context.Context) error {
 	if err := c.requireMachineConfigAPI(); err != nil {
 		return err
 	}
-	desired, err := manifests.Render(manifests.RenderOptions{Roles: o.Roles, Enabled: true})
-	if err != nil {
-		return err
-	}
-	if o.NameSuffix != "" {
-		for _, mc := range desired {
-			mc.Name += "-" + o.NameSuffix
-		}
-	}
 	snap, err := c.snapshot(ctx, false)
 	if err != nil {
 		return err
 	}
-	reach, err := mcp.Reach(snap.Pools, desired)
+	plan, err := change.PlanEnable(snap, change.EnableRequest{Roles: o.Roles, NameSuffix: o.NameSuffix})
 	if err != nil {
 		return err
 	}
-	plan := planEnable(snap, desired, reach)
-	plan.print(o.Out)
-	if err := o.refuseUnsafe(plan); err != nil {
+	human := o.humanOut(o.IOStreams)
+	printPlan(human, plan)
+	if err := phraseEnableRefusal(plan.CheckEnable(o.Force)); err != nil {
 		return err
 	}
-
-	exps := enableExpectations(snap, plan)
-	if !plan.sendsAnything() {
-		fmt.Fprintln(o.Out, "Nothing to change: encapsulation is already configured for these pools (no new rendered config, no reboot).")
-		return o.maybeWait(ctx, exps)
-	}
-	if o.DryRun == dryRunClient {
-		fmt.Fprintln(o.Out, "Dry run (client): nothing was sent to the cluster.")
-		return nil
-	}
-	if o.DryRun == dryRunNone {
-		// Server-side apply patches; creating an object that way also
-		// needs the create right.
-		verbs := []string{"patch"}
-		for _, ch := range plan.Changes {
-			if ch.Action == actionCreate {
-				verbs = []string{"create", "patch"}
-			}
-		}
-		if err := c.checkAccess(ctx, verbs...); err != nil {
-			return err
-		}
-		if err := o.confirm(plan); err != nil {
-			return err
-		}
-	}
-	existing := mcsByName(snap.MachineConfigs)
-	for i, mc := range desired {
-		switch plan.Changes[i].Action {
-		case actionUnchanged:
-			fmt.Fprintf(o.Out, "machineconfig.%s/%s unchanged\n", mcfgv1.GroupName, mc.Name)
-			continue
-		case actionForeign:
-			fmt.Fprintf(o.Out, "machineconfig.%s/%s left as it is (not created by oc-kubens)\n", mcfgv1.GroupName, mc.Name)
-			continue
-		}
-		if err := applyMachineConfig(ctx, c, o.DryRun, o.Out, mc, existing[mc.Name]); err != nil {
-			return err
-		}
-	}
-	if o.DryRun == dryRunServer {
-		fmt.Fprintln(o.Out, "Dry run (server): the API server accepted the change; nothing was persisted.")
-		return nil
-	}
-	return o.maybeWait(ctx, exps)
+	return o.carryOut(ctx, plan, o.changeOptions, o.StuckAfter)
 }
 
-// planEnable works out what applying desired does: per MC, create, update,
-// unchanged or not-ours (a same-name object somebody else made, which
-// is never touched); per reached pool, the merged config before and after.
-func planEnable(snap mcp.Snapshot, desired []*mcfgv1.MachineConfig, reach map[string][]string) *rolloutPlan {
-	existing := mcsByName(snap.MachineConfigs)
-	plan := &rolloutPlan{Verb: "enable", SingleNode: singleNode(snap.Pools), Unreached: unreachedPools(snap.Pools, reach)}
-	plan.Others, plan.ZTP = otherEnablers(snap.Pools, snap.MachineConfigs)
-	replaced := map[string]*mcfgv1.MachineConfig{}
-	for _, mc := range desired {
-		ch := mcChange{Name: mc.Name, Action: compareMC(existing[mc.Name], mc)}
-		if ch.Action == actionForeign {
-			ch.Foreign = describeForeign(existing[mc.Name])
-		} else {
-			replaced[mc.Name] = mc
-		}
-		plan.Changes = append(plan.Changes, ch)
-	}
-	after := make([]mcfgv1.MachineConfig, 0, len(snap.MachineConfigs)+len(desired))
-	for _, mc := range snap.MachineConfigs {
-		if _, ok := replaced[mc.Name]; !ok {
-			after = append(after, mc)
-		}
-	}
-	for _, mc := range desired {
-		if r, ok := replaced[mc.Name]; ok {
-			after = append(after, *r)
-		}
-	}
-	plan.Pools = newPoolPlans(snap.Pools, reach, snap.MachineConfigs, after)
-	return plan
-}
-
-// refuseUnsafe stops before anything is sent when the plan would take over
-// someone else's object, or would not end with kubens.service enabled on a
-// reached pool (a later config switches it off again: the pools would reboot
-// for nothing and --wait would report success). --force accepts the second,
-// never the first.
-func (o *EnableOptions) refuseUnsafe(plan *rolloutPlan) error {
-	for _, ch := range plan.Changes {
-		if ch.Action != actionForeign {
-			continue
-		}
-		// A same-name object of someone else's that already gets the unit
-		// enabled everywhere our config would go is no obstacle.
-		if len(plan.notReaching()) == 0 {
-			continue
-		}
+// phraseEnableRefusal says what to do about a plan enable refuses.
+func phraseEnableRefusal(err error) error {
+	var foreign *change.ForeignError
+	var notReaching *change.NotReachingError
+	switch {
+	case errors.As(err, &foreign):
+		name := foreign.Existing.Name
 		return fmt.Errorf("MachineConfig %s exists and was not created by oc-kubens (it holds %s); oc-kubens never changes, takes over or deletes other people's configs. "+
 			"Re-run with --name-suffix=oc-kubens to create %s-oc-kubens instead, which sorts after it, or move that object out of the way yourself",
-			ch.Name, ch.Foreign, ch.Name)
-	}
-	if bad := plan.notReaching(); len(bad) > 0 && !o.Force {
-		names := make([]string, 0, len(bad))
-		for _, pl := range bad {
-			names = append(names, pl.Name)
-		}
+			name, describeForeign(foreign.Existing), name)
+	case errors.As(err, &notReaching):
 		return fmt.Errorf("refusing to enable: %s would still not be enabled on pool %s after this change (see the WARNING above), so nothing was changed. "+
-			"Fix or remove the config that decides it, or re-run with --force to apply anyway", manifests.UnitName, strings.Join(names, ", "))
+			"Fix or remove the config that decides it, or re-run with --force to apply anyway", notReaching.Unit, strings.Join(notReaching.Pools, ", "))
 	}
-	return nil
+	return err
 }
 
-// enableExpectations builds what the wait checks per reached pool: our MCs
-// in the rendered source, and kubens.service in the state the merge gives
-// in the new rendered config (an MC that existed under the same name is
-// already in the source: only the unit shows the render has happened).
-func enableExpectations(snap mcp.Snapshot, plan *rolloutPlan) []mcp.Expectation {
-	ours := map[string]bool{}
-	for _, ch := range plan.Changes {
-		if ch.Action != actionForeign {
-			ours[ch.Name] = true
-		}
-	}
-	exps := make([]mcp.Expectation, 0, len(plan.Pools))
-	for _, pl := range plan.Pools {
-		e := mcp.Expectation{Pool: pl.Name}
-		for _, m := range pl.MCs {
-			if ours[m] {
-				e.Present = append(e.Present, m)
+// carryOut is what enable, disable, wrap and unwrap do once the plan is
+// printed: nothing when there is nothing to send, else check access,
+// confirm, apply or delete, say what happened to each MachineConfig, and
+// with --wait wait for the rollout.
+func (o *clusterOptions) carryOut(ctx context.Context, plan *change.Plan, co changeOptions, stuckAfter time.Duration) error {
+	human := co.humanOut(o.IOStreams)
+	applier := &change.Applier{Client: o.clients.mcfg, DryRun: co.DryRun}
+	if !plan.SendsAnything() {
+		fmt.Fprintln(human, nothingToChange(plan.Verb))
+		if co.structured() {
+			results, err := applier.Apply(ctx, plan)
+			if err != nil {
+				return err
+			}
+			if err := co.printResults(o.Out, results); err != nil {
+				return err
 			}
 		}
-		if pl.Outcome.After.Err == nil {
-			e.Unit, e.UnitState = manifests.UnitName, pl.Outcome.After.Kubens
+		return o.waitFor(ctx, plan, co, stuckAfter)
+	}
+	if co.DryRun == cmdutil.DryRunNone {
+		if err := change.CheckAccess(ctx, o.clients.kube, plan.RequiredVerbs()); err != nil {
+			return phraseAccessError(err)
 		}
-		exps = append(exps, e)
+		if err := confirmPlan(o.IOStreams, o.stdinTTY, co.Yes, plan, human); err != nil {
+			return err
+		}
 	}
-	return exps
+	results, err := applier.Apply(ctx, plan)
+	if perr := co.printResults(o.Out, results); perr != nil && err == nil {
+		err = perr
+	}
+	if err != nil {
+		return phraseApplyError(err)
+	}
+	switch co.DryRun {
+	case cmdutil.DryRunClient:
+		fmt.Fprintln(human, "Dry run (client): nothing was sent to the cluster.")
+		return nil
+	case cmdutil.DryRunServer:
+		fmt.Fprintln(human, "Dry run (server): the API server accepted the change; nothing was persisted.")
+		return nil
+	}
+	return o.waitFor(ctx, plan, co, stuckAfter)
 }
 
-func mcsByName(mcs []mcfgv1.MachineConfig) map[string]*mcfgv1.MachineConfig {
-	out := make(map[string]*mcfgv1.MachineConfig, len(mcs))
-	for i := range mcs {
-		out[mcs[i].Name] = &mcs[i]
+// nothingToChange is what a plan with nothing to send says.
+func nothingToChange(verb string) string {
+	switch verb {
+	case change.VerbDisable:
+		return "Nothing to change: no MachineConfig managed by oc-kubens exists."
+	case change.VerbWrap, change.VerbUnwrap:
+		return "Nothing to change: the units are already as asked (no new rendered config, no reboot)."
 	}
-	return out
+	return "Nothing to change: encapsulation is already configured for these pools (no new rendered config, no reboot)."
 }
 
-func (o *EnableOptions) confirm(plan *rolloutPlan) error {
-	return confirmPlan(o.IOStreams, o.stdinTTY, o.Yes, plan)
+// waitFor waits, with --wait and not in a dry run, until the plan's pools
+// have rolled it out.
+func (o *clusterOptions) waitFor(ctx context.Context, plan *change.Plan, co changeOptions, stuckAfter time.Duration) error {
+	if !co.Wait || co.DryRun != cmdutil.DryRunNone || plan.Verb == change.VerbDisable && !plan.SendsAnything() {
+		return nil
+	}
+	return runWait(ctx, o.clients, plan.Expectations(), waitLimits{Timeout: co.Timeout, StuckAfter: stuckAfter, Display: o.displayName}, co.humanOut(o.IOStreams), o.stdoutTTY)
+}
+
+// phraseAccessError says who can do what the access review denied.
+func phraseAccessError(err error) error {
+	var denied *change.AccessDeniedError
+	if errors.As(err, &denied) {
+		return fmt.Errorf("you are not allowed to %s MachineConfigs (machineconfigs.%s); nothing was changed. Log in as a cluster administrator, or ask one to run this",
+			strings.Join(denied.Verbs, "/"), mcfgv1.GroupName)
+	}
+	return explainAPIError(err, "check your permissions on MachineConfigs")
+}
+
+// phraseApplyError says what to do about a failed apply or delete.
+func phraseApplyError(err error) error {
+	var apiErr *change.APIError
+	if !errors.As(err, &apiErr) {
+		return err
+	}
+	if apierrors.IsForbidden(apiErr.Err) {
+		return fmt.Errorf("you are not allowed to %s MachineConfig %s: %s. Log in as a cluster administrator, or ask one to run this", apiErr.Verb, apiErr.Name, apiMessage(apiErr.Err))
+	}
+	doing := "applying"
+	if apiErr.Verb == "delete" {
+		doing = "deleting"
+	}
+	return fmt.Errorf("%s MachineConfig %s: %w", doing, apiErr.Name, apiErr.Err)
 }
 
 // confirmPlan asks on a terminal, and refuses without --yes elsewhere: an
 // unattended script must say it accepts the reboots.
-func confirmPlan(streams genericiooptions.IOStreams, tty, yes bool, plan *rolloutPlan) error {
+func confirmPlan(streams genericiooptions.IOStreams, tty, yes bool, plan *change.Plan, out io.Writer) error {
 	if yes {
 		return nil
 	}
 	if !tty {
 		return fmt.Errorf("refusing to %s without confirmation: stdin is not a terminal, so nothing was changed. Re-run with --yes to accept the plan above", plan.Verb)
 	}
-	ok, err := confirm(streams.In, streams.Out, fmt.Sprintf("Apply this plan and %s encapsulation?", plan.Verb))
+	ok, err := confirm(streams.In, out, fmt.Sprintf("Apply this plan and %s encapsulation?", plan.Verb))
 	if err != nil {
 		return err
 	}
 	if !ok {
 		return &ExitError{Code: 1, Err: fmt.Errorf("aborted: nothing was changed")}
 	}
-	return nil
-}
-
-func (o *EnableOptions) maybeWait(ctx context.Context, exps []mcp.Expectation) error {
-	if !o.Wait || o.DryRun != dryRunNone {
-		return nil
-	}
-	return runWait(ctx, o.clients, exps, waitLimits{Timeout: o.Timeout, StuckAfter: o.StuckAfter, Display: o.displayName}, o.Out, o.stdoutTTY)
-}
-
-func sameJSON(a, b []byte) bool {
-	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
-		return false
-	}
-	return reflect.DeepEqual(x, y)
-}
-
-// applyMachineConfig sends one MC with server-side apply and says what
-// happened to it. The body holds only the fields we own, so other managers'
-// fields are left alone.
-func applyMachineConfig(ctx context.Context, c *clusterClients, dryRun string, out io.Writer, mc, have *mcfgv1.MachineConfig) error {
-	body, err := json.Marshal(map[string]any{
-		"apiVersion": mcfgv1.GroupVersion.String(),
-		"kind":       "MachineConfig",
-		"metadata":   map[string]any{"name": mc.Name, "labels": mc.Labels},
-		"spec":       map[string]any{"config": json.RawMessage(mc.Spec.Config.Raw)},
-	})
-	if err != nil {
-		return err
-	}
-	opts := metav1.PatchOptions{FieldManager: FieldManager, FieldValidation: "Strict", Force: ptr.To(true)}
-	if dryRun == dryRunServer {
-		opts.DryRun = []string{metav1.DryRunAll}
-	}
-	got, err := c.mcfg.MachineconfigurationV1().MachineConfigs().Patch(ctx, mc.Name, types.ApplyPatchType, body, opts)
-	if err != nil {
-		if apierrors.IsForbidden(err) {
-			return fmt.Errorf("you are not allowed to apply MachineConfig %s: %s. Log in as a cluster administrator, or ask one to run this", mc.Name, apiMessage(err))
-		}
-		return fmt.Errorf("applying MachineConfig %s: %w", mc.Name, err)
-	}
-	verb := "configured"
-	switch {
-	case have == nil:
-		verb = "created"
-	case have.ResourceVersion == got.ResourceVersion:
-		verb = "unchanged"
-	}
-	if dryRun == dryRunServer {
-		verb += " (server dry run)"
-	}
-	fmt.Fprintf(out, "machineconfig.%s/%s %s\n", mcfgv1.GroupName, mc.Name, verb)
 	return nil
 }

@@ -3,199 +3,16 @@ package plugin
 import (
 	"fmt"
 	"io"
-	"reflect"
 	"sort"
 	"strings"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/oc-kubens/oc-kubens/pkg/change"
 	"github.com/oc-kubens/oc-kubens/pkg/manifests"
 	"github.com/oc-kubens/oc-kubens/pkg/mcp"
+	"github.com/oc-kubens/oc-kubens/pkg/wrap"
 )
-
-// Actions on one MachineConfig in a plan.
-const (
-	actionCreate    = "create"
-	actionUpdate    = "update"
-	actionUnchanged = "unchanged"
-	actionDelete    = "delete"
-	// actionForeign: an object of the same name that oc-kubens did not
-	// create (no managed-by label), even one with the very config we would
-	// write (the seed procedure's). It is someone's production data: never
-	// changed, labelled, taken over or deleted.
-	actionForeign = "not-ours"
-)
-
-type mcChange struct {
-	Name   string
-	Action string
-	// Foreign describes what an object of the same name that we did not
-	// create holds beyond ours, for actionForeign.
-	Foreign string
-}
-
-// applies tells whether the change is sent to the API server.
-func (c mcChange) applies() bool {
-	return c.Action == actionCreate || c.Action == actionUpdate || c.Action == actionDelete
-}
-
-type poolPlan struct {
-	Name           string
-	Machines       int32
-	MaxUnavailable int
-	MCs            []string // our MCs this pool selects
-	Paused         bool
-	// Outcome is the pool's merged config before and after the change.
-	Outcome mcp.Outcome
-}
-
-// unreachedPool is a pool with machines that the change does not reach.
-type unreachedPool struct {
-	Name     string
-	Machines int32
-	Selector string // its machineConfigSelector, to say why
-}
-
-// rolloutPlan is what enable and disable print before asking.
-type rolloutPlan struct {
-	Verb      string // "enable" or "disable"
-	Changes   []mcChange
-	Pools     []poolPlan
-	Unreached []unreachedPool
-	// Others maps a pool to the MCs we do not manage that enable
-	// kubens.service on it; ZTP lists pools encapsulated by the ZTP unit.
-	Others     map[string][]string
-	ZTP        []string
-	SingleNode bool
-	// Details are lines about what the changes do (wrap: the units and
-	// their commands), printed under the MachineConfigs; Notes are printed
-	// after the pools.
-	Details []string
-	Notes   []string
-}
-
-// title is the plan's first line.
-func (p *rolloutPlan) title() string {
-	switch p.Verb {
-	case "wrap":
-		return "Plan to run host services inside the Kubernetes mount namespace (kubensenter drop-ins):"
-	case "unwrap":
-		return "Plan to run host services in the host mount namespace again (remove kubensenter drop-ins):"
-	}
-	return fmt.Sprintf("Plan to %s mount namespace encapsulation (%s):", p.Verb, manifests.UnitName)
-}
-
-// affectedPools returns the pools whose merged config the change alters:
-// those get a new rendered config and reboot.
-func (p *rolloutPlan) affectedPools() []poolPlan {
-	var out []poolPlan
-	for _, pl := range p.Pools {
-		if pl.Outcome.Rollout() {
-			out = append(out, pl)
-		}
-	}
-	return out
-}
-
-// sendsAnything tells whether any change goes to the API server.
-func (p *rolloutPlan) sendsAnything() bool {
-	for _, c := range p.Changes {
-		if c.applies() {
-			return true
-		}
-	}
-	return false
-}
-
-// notReaching returns the pools the wanted state does not come out of the
-// merge for: after enable, pools where kubens.service would still be off
-// (or cannot be forecast); after disable, pools where it stays on.
-func (p *rolloutPlan) notReaching() []poolPlan {
-	var out []poolPlan
-	for _, pl := range p.Pools {
-		got := pl.Outcome.After.Kubens
-		if (p.Verb == "enable" && got != mcp.UnitEnabled) || (p.Verb == "disable" && got == mcp.UnitEnabled) {
-			out = append(out, pl)
-		}
-	}
-	return out
-}
-
-// newPoolPlans builds the per-pool lines for the MCs in reach (pool -> MCs)
-// with each pool's forecast before and after the change.
-func newPoolPlans(pools []mcfgv1.MachineConfigPool, reach map[string][]string, before, after []mcfgv1.MachineConfig) []poolPlan {
-	var out []poolPlan
-	for i := range pools {
-		p := &pools[i]
-		mcs, ok := reach[p.Name]
-		if !ok {
-			continue
-		}
-		out = append(out, poolPlan{
-			Name: p.Name, Machines: p.Status.MachineCount,
-			MaxUnavailable: mcp.MaxUnavailable(p, int(p.Status.MachineCount)),
-			MCs:            mcs, Paused: p.Spec.Paused,
-			Outcome: mcp.Outcome{Pool: p.Name, Before: mcp.ForecastPool(p, before), After: mcp.ForecastPool(p, after)},
-		})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
-
-// unreachedPools lists the pools with machines that are not in reach, so
-// the plan can say why an arbiter or a custom pool is left out.
-func unreachedPools(pools []mcfgv1.MachineConfigPool, reach map[string][]string) []unreachedPool {
-	var out []unreachedPool
-	for i := range pools {
-		p := &pools[i]
-		if _, ok := reach[p.Name]; ok || p.Status.MachineCount == 0 {
-			continue
-		}
-		out = append(out, unreachedPool{Name: p.Name, Machines: p.Status.MachineCount, Selector: metav1.FormatLabelSelector(p.Spec.MachineConfigSelector)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
-
-// singleNode reports a cluster whose pools hold one machine in total: there
-// the reboot takes the API server away too.
-func singleNode(pools []mcfgv1.MachineConfigPool) bool {
-	var n int32
-	for _, p := range pools {
-		n += p.Status.MachineCount
-	}
-	return n == 1
-}
-
-// otherEnablers maps each pool to the MCs that enable kubens.service on it
-// and that are not managed by oc-kubens; ztpPools lists pools whose merged
-// config carries the ZTP container-mount-namespace mechanism (by the unit or
-// its drop-ins being there: the unit has no [Install] section, and configs
-// since 2023 do not set enabled).
-func otherEnablers(pools []mcfgv1.MachineConfigPool, mcs []mcfgv1.MachineConfig) (map[string][]string, []string) {
-	others := map[string][]string{}
-	var ztp []string
-	byName := map[string]*mcfgv1.MachineConfig{}
-	for i := range mcs {
-		byName[mcs[i].Name] = &mcs[i]
-	}
-	for i := range pools {
-		p := &pools[i]
-		for _, n := range mcp.EnablingMCs(p, mcs, manifests.UnitName) {
-			if !manifests.IsManagedKubens(byName[n]) {
-				others[p.Name] = append(others[p.Name], n)
-			}
-		}
-		if p.Status.MachineCount > 0 || len(p.Spec.Configuration.Source) > 0 {
-			if mcp.ForecastPool(p, mcs).ZTP {
-				ztp = append(ztp, p.Name)
-			}
-		}
-	}
-	sort.Strings(ztp)
-	return others, ztp
-}
 
 // describeForeign says what a same-name MachineConfig that we did not
 // create holds beyond kubens.service, so the user sees what is at stake.
@@ -271,23 +88,35 @@ func outcomeNote(o mcp.Outcome) string {
 	return fmt.Sprintf("%s stays %s, but the merged config changes: nodes REBOOT", manifests.UnitName, after)
 }
 
-// print writes the plan. Warnings are upper-case so they stand out in logs.
-func (p *rolloutPlan) print(w io.Writer) {
-	fmt.Fprintln(w, p.title())
+// planTitle is the plan's first line.
+func planTitle(p *change.Plan) string {
+	switch p.Verb {
+	case change.VerbWrap:
+		return "Plan to run host services inside the Kubernetes mount namespace (kubensenter drop-ins):"
+	case change.VerbUnwrap:
+		return "Plan to run host services in the host mount namespace again (remove kubensenter drop-ins):"
+	}
+	return fmt.Sprintf("Plan to %s mount namespace encapsulation (%s):", p.Verb, manifests.UnitName)
+}
+
+// printPlan writes the plan. Warnings are upper-case so they stand out in
+// logs.
+func printPlan(w io.Writer, p *change.Plan) {
+	fmt.Fprintln(w, planTitle(p))
 	fmt.Fprintln(w, "  MachineConfigs:")
 	for _, c := range p.Changes {
 		note := ""
 		switch c.Action {
-		case actionUnchanged:
+		case change.Unchanged:
 			note = "  (already as wanted)"
-		case actionForeign:
-			note = "  (exists and was not created by oc-kubens; holds " + c.Foreign + "; left exactly as it is)"
+		case change.Foreign:
+			note = "  (exists and was not created by oc-kubens; holds " + describeForeign(c.Have) + "; left exactly as it is)"
 		}
 		fmt.Fprintf(w, "    %-9s %s%s\n", c.Action, c.Name, note)
 	}
-	if len(p.Details) > 0 {
+	if details := wrapDetails(p.Wrap); len(details) > 0 {
 		fmt.Fprintln(w, "  Units:")
-		for _, d := range p.Details {
+		for _, d := range details {
 			fmt.Fprintf(w, "    %s\n", d)
 		}
 	}
@@ -313,7 +142,7 @@ func (p *rolloutPlan) print(w io.Writer) {
 	}
 	sort.Strings(pools)
 	for _, pool := range pools {
-		if p.Verb == "disable" {
+		if p.Verb == change.VerbDisable {
 			fmt.Fprintf(w, "WARNING: %s stays enabled on pool %s through %s, which oc-kubens does not manage; delete that yourself to turn it off there.\n",
 				manifests.UnitName, pool, strings.Join(p.Others[pool], ", "))
 		} else {
@@ -324,17 +153,17 @@ func (p *rolloutPlan) print(w io.Writer) {
 		fmt.Fprintf(w, "Note: pool %s uses the ZTP %s, which already encapsulates kubelet and CRI-O; kubens.service is not needed there.\n",
 			pool, manifests.ZTPUnitName)
 	}
-	for _, n := range p.Notes {
-		fmt.Fprintln(w, n)
+	if p.Verb == change.VerbWrap {
+		printWrapNotes(w, p.Pools)
 	}
-	if p.Verb == "enable" {
-		for _, pl := range p.notReaching() {
+	if p.Verb == change.VerbEnable {
+		for _, pl := range p.NotReaching() {
 			fmt.Fprintf(w, "WARNING: %s would NOT be enabled on pool %s after this change: %s.\n", manifests.UnitName, pl.Name, whyNot(pl.Outcome.After))
 		}
 	}
-	affected := p.affectedPools()
+	affected := p.AffectedPools()
 	if len(affected) == 0 {
-		if p.sendsAnything() {
+		if p.SendsAnything() {
 			fmt.Fprintln(w, "No pool's merged configuration changes: no new rendered config, no rollout, no reboot.")
 		}
 		return
@@ -354,7 +183,7 @@ func (p *rolloutPlan) print(w io.Writer) {
 
 // roleHint tells how to reach a pool that enable left out.
 func roleHint(verb, pool string) string {
-	if verb != "enable" && verb != "wrap" {
+	if verb != change.VerbEnable && verb != change.VerbWrap {
 		return ""
 	}
 	return fmt.Sprintf(" (add --role %s to %s it there too)", pool, verb)
@@ -371,33 +200,51 @@ func whyNot(f mcp.Forecast) string {
 	return "no config of this pool enables it"
 }
 
-// compareMC decides what applying want over have does.
-func compareMC(have, want *mcfgv1.MachineConfig) string {
-	if have == nil {
-		return actionCreate
-	}
-	// Ours to change only when we made it for the same purpose: a wrap
-	// config is not enable's to take over, nor the other way round.
-	if !manifests.IsManaged(have) || have.Labels[manifests.ComponentLabel] != want.Labels[manifests.ComponentLabel] {
-		return actionForeign
-	}
-	if !sameJSON(have.Spec.Config.Raw, want.Spec.Config.Raw) || !emptyOtherSpec(have) {
-		return actionUpdate
-	}
-	for k, v := range want.Labels {
-		if have.Labels[k] != v {
-			return actionUpdate // a role change moves the MC to other pools
+// wrapDetails are the plan's lines about the wrap targets' units: the
+// wrapped ExecStart lines as the drop-in has them, or the command a unit
+// goes back to.
+func wrapDetails(targets []*change.WrapTarget) []string {
+	var out []string
+	for _, t := range targets {
+		if len(t.Added)+len(t.Changed)+len(t.Removed) == 0 {
+			continue
+		}
+		for _, u := range t.Added {
+			out = append(out, fmt.Sprintf("%-9s %s on role %s: %s", "wrap", u, t.Role, execLines(t.After[u])))
+		}
+		for _, u := range t.Changed {
+			out = append(out, fmt.Sprintf("%-9s %s on role %s: %s", "rewrap", u, t.Role, execLines(t.After[u])))
+		}
+		for _, u := range t.Removed {
+			shown := "its own ExecStart"
+			if cmds, err := wrap.ParseDropIn(t.Before[u]); err == nil {
+				shown = "ExecStart=" + strings.Join(cmds, " ; ExecStart=")
+			}
+			out = append(out, fmt.Sprintf("%-9s %s on role %s: back to %s", "unwrap", u, t.Role, shown))
 		}
 	}
-	return actionUnchanged
+	return out
 }
 
-// emptyOtherSpec: our MCs only carry spec.config; anything else in an
-// existing MC of the same name (kernel arguments, extensions) is owned by
-// someone else.
-func emptyOtherSpec(mc *mcfgv1.MachineConfig) bool {
-	s := mc.Spec.DeepCopy()
-	s.Config.Raw = nil
-	s.Config.Object = nil
-	return reflect.DeepEqual(*s, mcfgv1.MachineConfigSpec{})
+// execLines are a drop-in's non-empty ExecStart lines, on one line.
+func execLines(dropIn string) string {
+	var lines []string
+	for _, l := range strings.Split(dropIn, "\n") {
+		if strings.HasPrefix(l, "ExecStart=") && l != "ExecStart=" {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, " ; ")
+}
+
+// printWrapNotes says where wrapped units will not join the namespace yet.
+func printWrapNotes(w io.Writer, pools []change.PoolPlan) {
+	for _, pl := range pools {
+		switch {
+		case pl.Outcome.After.ZTP:
+			fmt.Fprintf(w, "Note: pool %s encapsulates through the ZTP %s; kubensenter looks for the namespace kubens.service pins, so the wrapped units stay in the host mount namespace there.\n", pl.Name, manifests.ZTPUnitName)
+		case pl.Outcome.After.Kubens != mcp.UnitEnabled:
+			fmt.Fprintf(w, "Note: %s is not enabled on pool %s: kubensenter runs the wrapped units in the host mount namespace until encapsulation is enabled there.\n", manifests.UnitName, pl.Name)
+		}
+	}
 }

@@ -50,12 +50,12 @@ func TestStuckAfterFlag(t *testing.T) {
 		{"wait", func() error { o := &WaitOptions{Timeout: time.Minute, StuckAfter: -time.Second}; return o.Validate() }},
 		{"enable", func() error {
 			o := &EnableOptions{StuckAfter: -time.Second}
-			o.Timeout, o.DryRun = time.Minute, dryRunNone
+			o.Timeout = time.Minute
 			return o.Validate()
 		}},
 		{"disable", func() error {
 			o := &DisableOptions{StuckAfter: -time.Second}
-			o.Timeout, o.DryRun = time.Minute, dryRunNone
+			o.Timeout = time.Minute
 			return o.Validate()
 		}},
 	} {

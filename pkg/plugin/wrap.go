@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"sort"
@@ -13,11 +12,12 @@ import (
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/oc-kubens/oc-kubens/pkg/change"
 	"github.com/oc-kubens/oc-kubens/pkg/manifests"
 	"github.com/oc-kubens/oc-kubens/pkg/mcp"
 	"github.com/oc-kubens/oc-kubens/pkg/verify"
@@ -48,7 +48,7 @@ type WrapOptions struct {
 
 // NewCmdWrap returns the wrap command.
 func NewCmdWrap(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &WrapOptions{clusterOptions: clusterOptions{configFlags: configFlags, IOStreams: streams}}
+	o := &WrapOptions{changeOptions: newChangeOptions(), clusterOptions: clusterOptions{configFlags: configFlags, IOStreams: streams}}
 	cmd := &cobra.Command{
 		Use:   "wrap UNIT... [--role ROLE | --pool NAME] [--exec-start UNIT=CMD]",
 		Short: "Run host services inside the Kubernetes mount namespace, cluster-wide (reboots nodes)",
@@ -89,7 +89,7 @@ pool, maxUnavailable at a time. Without a terminal, --yes is required.
   oc kubens wrap backup.service --role worker --exec-start 'backup.service=/usr/local/bin/backup --daemon'
 
   # See what would change without changing anything
-  oc kubens wrap node-agent.service --dry-run`,
+  oc kubens wrap node-agent.service --dry-run=client`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(cmd, args); err != nil {
@@ -113,7 +113,7 @@ pool, maxUnavailable at a time. Without a terminal, --yes is required.
 
 // NewCmdUnwrap returns the unwrap command.
 func NewCmdUnwrap(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &WrapOptions{clusterOptions: clusterOptions{configFlags: configFlags, IOStreams: streams}, unwrap: true}
+	o := &WrapOptions{changeOptions: newChangeOptions(), clusterOptions: clusterOptions{configFlags: configFlags, IOStreams: streams}, unwrap: true}
 	cmd := &cobra.Command{
 		Use:   "unwrap UNIT... [--role ROLE | --pool NAME]",
 		Short: "Undo wrap: run the services in the host mount namespace again (reboots nodes)",
@@ -162,6 +162,9 @@ func (o *WrapOptions) Complete(cmd *cobra.Command, args []string) error {
 			o.Units = append(o.Units, unit)
 		}
 	}
+	if err := o.changeOptions.complete(cmd); err != nil {
+		return err
+	}
 	return o.completeClients(cmd)
 }
 
@@ -202,18 +205,6 @@ func (o *WrapOptions) Validate() error {
 	return o.changeOptions.validate()
 }
 
-// wrapTarget is one wrap MachineConfig of the plan: what it holds now and
-// what it will hold.
-type wrapTarget struct {
-	Role string
-	Have *mcfgv1.MachineConfig // nil when it does not exist
-	// Before and After map unit -> drop-in text.
-	Before, After map[string]string
-	Added         []string // units newly wrapped
-	Changed       []string // units whose command changes (--exec-start)
-	Removed       []string // units unwrapped
-}
-
 // Run plans, reads the nodes (wrap), confirms, applies and optionally waits.
 func (o *WrapOptions) Run(ctx context.Context) error {
 	c := o.clients
@@ -228,89 +219,42 @@ func (o *WrapOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	existing := mcsByName(snap.MachineConfigs)
-	var targets []*wrapTarget
-	for _, role := range roles {
-		t := &wrapTarget{Role: role, Have: existing[manifests.WrapName(role)], Before: map[string]string{}}
-		if t.Have != nil {
-			if !manifests.IsManagedWrap(t.Have) {
-				return fmt.Errorf("MachineConfig %s exists and was not created by this plugin's wrap (it holds %s); it is never changed, taken over or deleted. Move it out of the way yourself, or wrap for another --role",
-					t.Have.Name, describeForeign(t.Have))
-			}
-			cfg, err := manifests.ParseConfig(t.Have.Spec.Config.Raw)
-			if err != nil {
-				return fmt.Errorf("reading MachineConfig %s: %w", t.Have.Name, err)
-			}
-			t.Before = manifests.WrapDropIns(cfg)
+	targets, err := change.WrapTargets(snap, roles)
+	if err != nil {
+		var foreign *change.ForeignError
+		if errors.As(err, &foreign) {
+			return fmt.Errorf("MachineConfig %s exists and was not created by this plugin's wrap (it holds %s); it is never changed, taken over or deleted. Move it out of the way yourself, or wrap for another --role",
+				foreign.Existing.Name, describeForeign(foreign.Existing))
 		}
-		t.After = maps.Clone(t.Before)
-		targets = append(targets, t)
-	}
-
-	if o.unwrap {
-		if err := o.planUnwrap(targets); err != nil {
-			return err
-		}
-	} else if err := o.planWrap(ctx, snap, targets); err != nil {
 		return err
 	}
-
-	plan, desired, err := wrapPlan(snap, targets, o.unwrap)
+	if o.unwrap {
+		if err := change.Unwrap(targets, o.Units); err != nil {
+			var nw *change.NotWrappedError
+			if errors.As(err, &nw) {
+				return fmt.Errorf("%s; `%s status` lists the wrapped units per pool", err, o.displayName)
+			}
+			return err
+		}
+	} else {
+		problems, err := change.Wrap(ctx, snap, targets, change.WrapRequest{Units: o.Units, ExecStart: o.execStart, Read: o.readUnits})
+		if err != nil {
+			return err
+		}
+		if len(problems) > 0 {
+			fmt.Fprintln(o.ErrOut, "Cannot wrap:")
+			for _, p := range problems {
+				fmt.Fprintln(o.ErrOut, "  "+phraseUnitProblem(p))
+			}
+			return fmt.Errorf("refusing to wrap: %s above; nothing was changed", plural(int32(len(problems)), "problem", "problems"))
+		}
+	}
+	plan, err := change.PlanWrap(snap, targets, o.unwrap)
 	if err != nil {
 		return err
 	}
-	plan.print(o.Out)
-	if !plan.sendsAnything() {
-		fmt.Fprintln(o.Out, "Nothing to change: the units are already as asked (no new rendered config, no reboot).")
-		return o.maybeWait(ctx, wrapExpectations(snap, plan))
-	}
-	if o.DryRun == dryRunClient {
-		fmt.Fprintln(o.Out, "Dry run (client): nothing was sent to the cluster.")
-		return nil
-	}
-	if o.DryRun == dryRunNone {
-		verbs := []string{"patch"}
-		for _, ch := range plan.Changes {
-			switch ch.Action {
-			case actionCreate:
-				verbs = []string{"create", "patch"}
-			case actionDelete:
-				verbs = append(verbs, "delete")
-			}
-		}
-		if err := c.checkAccess(ctx, verbs...); err != nil {
-			return err
-		}
-		if err := confirmPlan(o.IOStreams, o.stdinTTY, o.Yes, plan); err != nil {
-			return err
-		}
-	}
-	for i, ch := range plan.Changes {
-		switch ch.Action {
-		case actionUnchanged:
-			fmt.Fprintf(o.Out, "machineconfig.%s/%s unchanged\n", mcfgv1.GroupName, ch.Name)
-		case actionDelete:
-			if err := deleteMachineConfig(ctx, c, o.DryRun, o.Out, targets[i].Have); err != nil {
-				return err
-			}
-		default:
-			if err := applyMachineConfig(ctx, c, o.DryRun, o.Out, desired[i], targets[i].Have); err != nil {
-				return err
-			}
-		}
-	}
-	if o.DryRun == dryRunServer {
-		fmt.Fprintln(o.Out, "Dry run (server): the API server accepted the change; nothing was persisted.")
-		return nil
-	}
-	return o.maybeWait(ctx, wrapExpectations(snap, plan))
-}
-
-func (o *WrapOptions) maybeWait(ctx context.Context, exps []mcp.Expectation) error {
-	if !o.Wait || o.DryRun != dryRunNone {
-		return nil
-	}
-	return runWait(ctx, o.clients, exps, waitLimits{Timeout: o.Timeout, StuckAfter: o.StuckAfter, Display: o.displayName}, o.Out, o.stdoutTTY)
+	printPlan(o.humanOut(o.IOStreams), plan)
+	return o.carryOut(ctx, plan, o.changeOptions, o.StuckAfter)
 }
 
 // roles are the roles whose wrap config the command changes: --role,
@@ -379,129 +323,8 @@ func poolRole(p *mcfgv1.MachineConfigPool) (string, error) {
 	return "", fmt.Errorf("pool %s selects several roles (%s); name one with --role", p.Name, strings.Join(roles, ", "))
 }
 
-// planUnwrap removes the units from each target; a unit wrapped nowhere
-// among them is an error.
-func (o *WrapOptions) planUnwrap(targets []*wrapTarget) error {
-	for _, u := range o.Units {
-		found := false
-		for _, t := range targets {
-			if _, ok := t.After[u]; ok {
-				delete(t.After, u)
-				t.Removed = append(t.Removed, u)
-				found = true
-			}
-		}
-		if !found {
-			roles := make([]string, 0, len(targets))
-			for _, t := range targets {
-				roles = append(roles, t.Role)
-			}
-			return fmt.Errorf("%s is not wrapped by a wrap MachineConfig of role %s; `oc kubens status` lists the wrapped units per pool", u, strings.Join(roles, ", "))
-		}
-	}
-	return nil
-}
-
-// planWrap decides each target's units: a unit already in the target stays
-// as it is (unless --exec-start changes its command), the others get the
-// command --exec-start gives or the one read from the nodes the target
-// reaches.
-func (o *WrapOptions) planWrap(ctx context.Context, snap mcp.Snapshot, targets []*wrapTarget) error {
-	// Which nodes each target's config reaches.
-	nodesOf := map[string][]string{} // role -> node names
-	poolOf := map[string]string{}    // node -> pool
-	for i := range snap.Nodes {
-		if p, err := mcp.PoolForNode(snap.Pools, &snap.Nodes[i]); err == nil && p != "" {
-			poolOf[snap.Nodes[i].Name] = p
-		}
-	}
-	toRead := map[string]bool{}
-	for _, t := range targets {
-		probe := &mcfgv1.MachineConfig{ObjectMeta: metav1.ObjectMeta{Name: manifests.WrapName(t.Role), Labels: map[string]string{manifests.RoleLabel: t.Role}}}
-		reach, err := mcp.Reach(snap.Pools, []*mcfgv1.MachineConfig{probe})
-		if err != nil {
-			return err
-		}
-		for _, n := range slices.Sorted(maps.Keys(poolOf)) {
-			if _, ok := reach[poolOf[n]]; ok {
-				nodesOf[t.Role] = append(nodesOf[t.Role], n)
-			}
-		}
-		for _, u := range o.Units {
-			if _, given := o.execStart[u]; given {
-				continue
-			}
-			if _, ok := t.Before[u]; !ok {
-				toRead[u] = true
-			}
-		}
-	}
-	reads := map[string]wrap.NodeUnits{}
-	if len(toRead) > 0 {
-		var err error
-		if reads, err = o.readUnits(ctx, snap, nodesOf, slices.Sorted(maps.Keys(toRead))); err != nil {
-			return err
-		}
-	}
-	var problems []string
-	for _, t := range targets {
-		for _, u := range o.Units {
-			var cmds []string
-			if c, given := o.execStart[u]; given {
-				cmds = []string{c}
-			} else if _, ok := t.Before[u]; ok {
-				continue // already wrapped by this config: unchanged
-			} else {
-				var probs []string
-				cmds, probs = commandsFromNodes(u, t.Role, nodesOf[t.Role], poolOf, reads)
-				if len(probs) > 0 {
-					problems = append(problems, probs...)
-					continue
-				}
-			}
-			text, err := wrap.DropIn(u, cmds)
-			if err != nil {
-				problems = append(problems, fmt.Sprintf("%s (role %s): %v", u, t.Role, err))
-				continue
-			}
-			old, had := t.Before[u]
-			switch {
-			case !had:
-				t.Added = append(t.Added, u)
-			case old != text:
-				t.Changed = append(t.Changed, u)
-			}
-			t.After[u] = text
-		}
-	}
-	if len(problems) > 0 {
-		fmt.Fprintln(o.ErrOut, "Cannot wrap:")
-		for _, p := range problems {
-			fmt.Fprintln(o.ErrOut, "  "+p)
-		}
-		return fmt.Errorf("refusing to wrap: %s above; nothing was changed", plural(int32(len(problems)), "problem", "problems"))
-	}
-	return nil
-}
-
-// readUnits reads the units on every node the targets reach, with the
-// per-node pod engine.
-func (o *WrapOptions) readUnits(ctx context.Context, snap mcp.Snapshot, nodesOf map[string][]string, units []string) (map[string]wrap.NodeUnits, error) {
-	want := map[string]bool{}
-	for _, ns := range nodesOf {
-		for _, n := range ns {
-			want[n] = true
-		}
-	}
-	var nodes = snap.Nodes[:0:0]
-	for i := range snap.Nodes {
-		if want[snap.Nodes[i].Name] {
-			nodes = append(nodes, snap.Nodes[i])
-		}
-	}
-	if len(nodes) == 0 {
-		return map[string]wrap.NodeUnits{}, nil
-	}
+// readUnits reads the units on the nodes with the per-node pod engine.
+func (o *WrapOptions) readUnits(ctx context.Context, nodes []corev1.Node, units []string) (map[string]wrap.NodeUnits, error) {
 	image, err := resolveImage(ctx, o.clients, o.Image)
 	if err != nil {
 		return nil, err
@@ -527,65 +350,33 @@ func (o *WrapOptions) readUnits(ctx context.Context, snap mcp.Snapshot, nodesOf 
 	return res, nil
 }
 
-// commandsFromNodes decides one unit's commands for the wrap config of a
-// role from what the nodes it reaches said, or returns why it cannot: every
-// node must have been read, have the unit, not have it wrapped already, and
-// agree on its ExecStart.
-func commandsFromNodes(unit, role string, nodes []string, poolOf map[string]string, reads map[string]wrap.NodeUnits) ([]string, []string) {
-	if len(nodes) == 0 {
-		return nil, []string{fmt.Sprintf("%s (role %s): no node to read it from (the pools of role %s have no nodes); give its command with --exec-start %s=CMD", unit, role, role, unit)}
-	}
-	var problems, unread, missing []string
-	byCmd := map[string][]string{} // joined commands -> nodes
-	cmdsOf := map[string][]string{}
-	for _, n := range nodes {
-		r, ok := reads[n]
-		if !ok || r.Reason != "" {
-			why := "not read"
-			if ok {
-				why = r.Reason + ": " + r.Message
-			}
-			unread = append(unread, fmt.Sprintf("%s (%s)", n, why))
-			continue
-		}
-		u := r.Units[unit]
-		switch {
-		case u.Status == wrap.StatusMissing:
-			missing = append(missing, n)
-		case u.Status != wrap.StatusOK:
-			unread = append(unread, fmt.Sprintf("%s (%s)", n, u.Status))
-		case u.Err != nil:
-			problems = append(problems, fmt.Sprintf("%s on node %s: cannot read its ExecStart: %v; give it with --exec-start %s=CMD", unit, n, u.Err, unit))
-		case u.Unit.WrappedBy != "":
-			problems = append(problems, fmt.Sprintf("%s on node %s is already wrapped (%s); unwrap it there first", unit, n, u.Unit.WrappedBy))
-		case !u.Unit.RunsAsRoot():
-			problems = append(problems, fmt.Sprintf("%s on node %s runs as User=%s: kubensenter needs root to join the namespace, so the wrapped service would fail to start", unit, n, u.Unit.User))
-		default:
-			key := strings.Join(u.Unit.ExecStart, "\n")
-			byCmd[key] = append(byCmd[key], n)
-			cmdsOf[key] = u.Unit.ExecStart
-		}
-	}
-	if len(missing) > 0 {
-		problems = append(problems, fmt.Sprintf("%s is not installed on %s: install it first (a MachineConfig), or give its command with --exec-start %s=CMD", unit, nodeList(missing, poolOf), unit))
-	}
-	if len(unread) > 0 {
-		problems = append(problems, fmt.Sprintf("%s could not be read on %s; retry, or give its command with --exec-start %s=CMD", unit, strings.Join(unread, ", "), unit))
-	}
-	if len(byCmd) > 1 {
+// phraseUnitProblem says why a unit cannot be wrapped, and what to do.
+func phraseUnitProblem(p change.UnitProblem) string {
+	u := p.Unit
+	give := fmt.Sprintf("give its command with --exec-start %s=CMD", u)
+	switch p.Kind {
+	case change.NoNodes:
+		return fmt.Sprintf("%s (role %s): no node to read it from (the pools of role %s have no nodes); %s", u, p.Role, p.Role, give)
+	case change.Unreadable:
+		return fmt.Sprintf("%s on node %s: cannot read its ExecStart: %s; give it with --exec-start %s=CMD", u, p.Nodes[0], p.Detail, u)
+	case change.AlreadyWrapped:
+		return fmt.Sprintf("%s on node %s is already wrapped (%s); unwrap it there first", u, p.Nodes[0], p.Detail)
+	case change.NotRoot:
+		return fmt.Sprintf("%s on node %s runs as User=%s: kubensenter needs root to join the namespace, so the wrapped service would fail to start", u, p.Nodes[0], p.Detail)
+	case change.Missing:
+		return fmt.Sprintf("%s is not installed on %s: install it first (a MachineConfig), or %s", u, nodeList(p.Nodes, p.PoolOf), give)
+	case change.NotRead:
+		return fmt.Sprintf("%s could not be read on %s; retry, or %s", u, strings.Join(p.Nodes, ", "), give)
+	case change.Disagree:
 		var parts []string
-		for _, k := range slices.Sorted(maps.Keys(byCmd)) {
-			parts = append(parts, fmt.Sprintf("%s: %q", nodeList(byCmd[k], poolOf), strings.ReplaceAll(k, "\n", " ; ")))
+		for _, k := range slices.Sorted(maps.Keys(p.Commands)) {
+			parts = append(parts, fmt.Sprintf("%s: %q", nodeList(p.Commands[k], p.PoolOf), strings.ReplaceAll(k, "\n", " ; ")))
 		}
-		problems = append(problems, fmt.Sprintf("the nodes of role %s disagree on %s's ExecStart: %s; make them agree, or give it with --exec-start %s=CMD", role, unit, strings.Join(parts, "; "), unit))
+		return fmt.Sprintf("the nodes of role %s disagree on %s's ExecStart: %s; make them agree, or give it with --exec-start %s=CMD", p.Role, u, strings.Join(parts, "; "), u)
+	case change.BadCommand:
+		return fmt.Sprintf("%s (role %s): %s", u, p.Role, p.Detail)
 	}
-	if len(problems) > 0 {
-		return nil, problems
-	}
-	for k := range byCmd {
-		return cmdsOf[k], nil
-	}
-	return nil, []string{fmt.Sprintf("%s (role %s): no node could be read", unit, role)}
+	return fmt.Sprintf("%s (role %s): no node could be read", u, p.Role)
 }
 
 // nodeList names nodes with their pool: "worker-0, worker-1 (pool worker)".
@@ -599,158 +390,4 @@ func nodeList(nodes []string, poolOf map[string]string) string {
 		parts = append(parts, fmt.Sprintf("%s (pool %s)", strings.Join(byPool[p], ", "), p))
 	}
 	return strings.Join(parts, "; ")
-}
-
-// wrapPlan turns the targets into the plan enable and disable print, with
-// one change per target (in the targets' order) and the forecast of every
-// pool a changed config reaches. desired[i] is the object to apply for
-// targets[i] (nil for a delete or nothing).
-func wrapPlan(snap mcp.Snapshot, targets []*wrapTarget, unwrap bool) (*rolloutPlan, []*mcfgv1.MachineConfig, error) {
-	verb := "wrap"
-	if unwrap {
-		verb = "unwrap"
-	}
-	plan := &rolloutPlan{Verb: verb, SingleNode: singleNode(snap.Pools)}
-	desired := make([]*mcfgv1.MachineConfig, len(targets))
-	reach := map[string][]string{}
-	replaced := map[string]*mcfgv1.MachineConfig{}
-	gone := map[string]bool{}
-	for i, t := range targets {
-		name := manifests.WrapName(t.Role)
-		ch := mcChange{Name: name}
-		switch {
-		case len(t.After) == 0 && t.Have == nil:
-			ch.Action = actionUnchanged
-		case len(t.After) == 0:
-			ch.Action = actionDelete
-			gone[name] = true
-		default:
-			mc, err := manifests.RenderWrap(t.Role, t.After)
-			if err != nil {
-				return nil, nil, err
-			}
-			desired[i] = mc
-			// Run refused a same-name object that is not our wrap config.
-			ch.Action = compareMC(t.Have, mc)
-			replaced[name] = mc
-		}
-		plan.Changes = append(plan.Changes, ch)
-		if ch.Action == actionUnchanged {
-			continue
-		}
-		obj := desired[i]
-		if obj == nil {
-			obj = t.Have
-		}
-		r, err := mcp.Reach(snap.Pools, []*mcfgv1.MachineConfig{obj})
-		if err != nil {
-			return nil, nil, err
-		}
-		for p, mcs := range r {
-			reach[p] = append(reach[p], mcs...)
-		}
-		plan.Details = append(plan.Details, wrapDetails(t)...)
-	}
-	after := make([]mcfgv1.MachineConfig, 0, len(snap.MachineConfigs)+len(replaced))
-	for _, mc := range snap.MachineConfigs {
-		if _, ok := replaced[mc.Name]; !ok && !gone[mc.Name] {
-			after = append(after, mc)
-		}
-	}
-	for _, n := range slices.Sorted(maps.Keys(replaced)) {
-		after = append(after, *replaced[n])
-	}
-	plan.Pools = newPoolPlans(snap.Pools, reach, snap.MachineConfigs, after)
-	if !unwrap {
-		for _, pl := range plan.Pools {
-			switch {
-			case pl.Outcome.After.ZTP:
-				plan.Notes = append(plan.Notes, fmt.Sprintf("Note: pool %s encapsulates through the ZTP %s; kubensenter looks for the namespace kubens.service pins, so the wrapped units stay in the host mount namespace there.", pl.Name, manifests.ZTPUnitName))
-			case pl.Outcome.After.Kubens != mcp.UnitEnabled:
-				plan.Notes = append(plan.Notes, fmt.Sprintf("Note: %s is not enabled on pool %s: kubensenter runs the wrapped units in the host mount namespace until encapsulation is enabled there.", manifests.UnitName, pl.Name))
-			}
-		}
-	}
-	return plan, desired, nil
-}
-
-// wrapDetails are the plan's lines about one target's units: the wrapped
-// ExecStart lines as the drop-in has them, or the command a unit goes back
-// to.
-func wrapDetails(t *wrapTarget) []string {
-	var out []string
-	for _, u := range t.Added {
-		out = append(out, fmt.Sprintf("%-9s %s on role %s: %s", "wrap", u, t.Role, execLines(t.After[u])))
-	}
-	for _, u := range t.Changed {
-		out = append(out, fmt.Sprintf("%-9s %s on role %s: %s", "rewrap", u, t.Role, execLines(t.After[u])))
-	}
-	for _, u := range t.Removed {
-		shown := "its own ExecStart"
-		if cmds, err := wrap.ParseDropIn(t.Before[u]); err == nil {
-			shown = "ExecStart=" + strings.Join(cmds, " ; ExecStart=")
-		}
-		out = append(out, fmt.Sprintf("%-9s %s on role %s: back to %s", "unwrap", u, t.Role, shown))
-	}
-	return out
-}
-
-// execLines are a drop-in's non-empty ExecStart lines, on one line.
-func execLines(dropIn string) string {
-	var lines []string
-	for _, l := range strings.Split(dropIn, "\n") {
-		if strings.HasPrefix(l, "ExecStart=") && l != "ExecStart=" {
-			lines = append(lines, l)
-		}
-	}
-	return strings.Join(lines, " ; ")
-}
-
-// wrapExpectations are what the wait checks: our configs in (or out of)
-// each reached pool's rendered source, and exactly the wrapper drop-ins the
-// merge gives in its rendered config.
-func wrapExpectations(snap mcp.Snapshot, plan *rolloutPlan) []mcp.Expectation {
-	exps := make([]mcp.Expectation, 0, len(plan.Pools))
-	deleted := map[string]bool{}
-	for _, ch := range plan.Changes {
-		if ch.Action == actionDelete {
-			deleted[ch.Name] = true
-		}
-	}
-	for _, pl := range plan.Pools {
-		e := mcp.Expectation{Pool: pl.Name}
-		for _, m := range pl.MCs {
-			if deleted[m] {
-				e.Absent = append(e.Absent, m)
-			} else {
-				e.Present = append(e.Present, m)
-			}
-		}
-		if pl.Outcome.After.Err == nil {
-			e.Wrapped = manifests.WrapDropIns(pl.Outcome.After.Merged)
-		}
-		exps = append(exps, e)
-	}
-	return exps
-}
-
-// deleteMachineConfig deletes the object we looked at (UID precondition).
-func deleteMachineConfig(ctx context.Context, c *clusterClients, dryRun string, out io.Writer, mc *mcfgv1.MachineConfig) error {
-	opts := metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &mc.UID}}
-	suffix := "deleted"
-	if dryRun == dryRunServer {
-		opts.DryRun = []string{metav1.DryRunAll}
-		suffix = "deleted (server dry run)"
-	}
-	err := c.mcfg.MachineconfigurationV1().MachineConfigs().Delete(ctx, mc.Name, opts)
-	switch {
-	case apierrors.IsNotFound(err):
-		suffix = "already gone"
-	case apierrors.IsForbidden(err):
-		return fmt.Errorf("you are not allowed to delete MachineConfig %s: %s. Log in as a cluster administrator, or ask one to run this", mc.Name, apiMessage(err))
-	case err != nil:
-		return fmt.Errorf("deleting MachineConfig %s: %w", mc.Name, err)
-	}
-	fmt.Fprintf(out, "machineconfig.%s/%s %s\n", mcfgv1.GroupName, mc.Name, suffix)
-	return nil
 }

@@ -2,12 +2,16 @@ package plugin
 
 import (
 	"bytes"
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/oc-kubens/oc-kubens/internal/mcfixture"
+	"github.com/oc-kubens/oc-kubens/pkg/change"
 	"github.com/oc-kubens/oc-kubens/pkg/manifests"
 	"github.com/oc-kubens/oc-kubens/pkg/mcp"
 	"github.com/oc-kubens/oc-kubens/pkg/wrap"
@@ -66,7 +70,11 @@ func TestCommandsFromNodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, probs := commandsFromNodes("agent.service", "worker", tt.nodes, poolOf, tt.reads)
+			got, problems := change.CommandsFromNodes("agent.service", "worker", tt.nodes, poolOf, tt.reads)
+			var probs []string
+			for _, p := range problems {
+				probs = append(probs, phraseUnitProblem(p))
+			}
 			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
 				t.Errorf("commands %q, want %q", got, tt.want)
 			}
@@ -114,23 +122,23 @@ func TestPoolRole(t *testing.T) {
 // and reboots them; the same target again is unchanged; unwrapping the last
 // unit deletes the object.
 func TestWrapPlan(t *testing.T) {
-	pools := []mcfgv1.MachineConfigPool{testPool("worker", "worker"), testPool("infra", "worker", "infra"), testPool("master", "master")}
-	kubens := managedMC(testMC("99-kubens-worker", "worker", map[string]bool{manifests.UnitName: true}))
-	snap := mcp.Snapshot{Pools: pools, MachineConfigs: []mcfgv1.MachineConfig{testMC("00-worker", "worker", nil), kubens}}
+	pools := []mcfgv1.MachineConfigPool{mcfixture.Pool("worker", "worker"), mcfixture.Pool("infra", "worker", "infra"), mcfixture.Pool("master", "master")}
+	kubens := mcfixture.Managed(mcfixture.MC("99-kubens-worker", "worker", map[string]bool{manifests.UnitName: true}))
+	snap := mcp.Snapshot{Pools: pools, MachineConfigs: []mcfgv1.MachineConfig{mcfixture.MC("00-worker", "worker", nil), kubens}}
 	text, err := wrap.DropIn("agent.service", []string{"-/usr/bin/agent --flag"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := &wrapTarget{Role: "worker", Before: map[string]string{}, After: map[string]string{"agent.service": text}, Added: []string{"agent.service"}}
-	plan, desired, err := wrapPlan(snap, []*wrapTarget{target}, false)
+	target := &change.WrapTarget{Role: "worker", Before: map[string]string{}, After: map[string]string{"agent.service": text}, Added: []string{"agent.service"}}
+	plan, err := change.PlanWrap(snap, []*change.WrapTarget{target}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(plan.Changes) != 1 || plan.Changes[0].Action != actionCreate || desired[0] == nil || !manifests.IsManagedWrap(desired[0]) {
-		t.Fatalf("changes %+v desired %+v", plan.Changes, desired)
+	if len(plan.Changes) != 1 || plan.Changes[0].Action != change.Create || plan.Changes[0].Want == nil || !manifests.IsManagedWrap(plan.Changes[0].Want) {
+		t.Fatalf("changes %+v ", plan.Changes)
 	}
 	var out bytes.Buffer
-	plan.print(&out)
+	printPlan(&out, plan)
 	for _, want := range []string{
 		"Plan to run host services inside the Kubernetes mount namespace",
 		"create    99-kubens-wrap-worker",
@@ -146,17 +154,17 @@ func TestWrapPlan(t *testing.T) {
 	if strings.Contains(out.String(), "pool master") && !strings.Contains(out.String(), "Note: pool master") {
 		t.Errorf("master is not reached: %s", out.String())
 	}
-	exps := wrapExpectations(snap, plan)
+	exps := plan.Expectations()
 	if len(exps) != 2 || exps[0].Wrapped["agent.service"] != text || exps[0].Present[0] != "99-kubens-wrap-worker" {
 		t.Errorf("expectations %+v", exps)
 	}
 
 	// The object as applied: the same plan again changes nothing.
-	have := desired[0].DeepCopy()
+	have := plan.Changes[0].Want.DeepCopy()
 	snap.MachineConfigs = append(snap.MachineConfigs, *have)
-	same := &wrapTarget{Role: "worker", Have: have, Before: map[string]string{"agent.service": text}, After: map[string]string{"agent.service": text}}
-	plan, _, err = wrapPlan(snap, []*wrapTarget{same}, false)
-	if err != nil || plan.Changes[0].Action != actionUnchanged || plan.sendsAnything() {
+	same := &change.WrapTarget{Role: "worker", Have: have, Before: map[string]string{"agent.service": text}, After: map[string]string{"agent.service": text}}
+	plan, err = change.PlanWrap(snap, []*change.WrapTarget{same}, false)
+	if err != nil || plan.Changes[0].Action != change.Unchanged || plan.SendsAnything() {
 		t.Fatalf("second wrap: %+v %v", plan.Changes, err)
 	}
 
@@ -166,35 +174,35 @@ func TestWrapPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	more := &wrapTarget{Role: "worker", Have: have, Before: map[string]string{"agent.service": text},
+	more := &change.WrapTarget{Role: "worker", Have: have, Before: map[string]string{"agent.service": text},
 		After: map[string]string{"agent.service": text, "b.service": textB}, Added: []string{"b.service"}}
-	plan, desired, err = wrapPlan(snap, []*wrapTarget{more}, false)
-	if err != nil || plan.Changes[0].Action != actionUpdate || desired[0].Name != "99-kubens-wrap-worker" {
+	plan, err = change.PlanWrap(snap, []*change.WrapTarget{more}, false)
+	if err != nil || plan.Changes[0].Action != change.Update || plan.Changes[0].Want.Name != "99-kubens-wrap-worker" {
 		t.Fatalf("wrap one more: %+v %v", plan.Changes, err)
 	}
-	if cfg, err := manifests.ParseConfig(desired[0].Spec.Config.Raw); err != nil || strings.Join(manifests.WrappedUnits(cfg), ",") != "agent.service,b.service" {
-		t.Fatalf("wrap one more renders %s (%v)", desired[0].Spec.Config.Raw, err)
+	if cfg, err := manifests.ParseConfig(plan.Changes[0].Want.Spec.Config.Raw); err != nil || strings.Join(manifests.WrappedUnits(cfg), ",") != "agent.service,b.service" {
+		t.Fatalf("wrap one more renders %s (%v)", plan.Changes[0].Want.Spec.Config.Raw, err)
 	}
-	withB := desired[0].DeepCopy()
-	less := &wrapTarget{Role: "worker", Have: withB, Before: map[string]string{"agent.service": text, "b.service": textB},
+	withB := plan.Changes[0].Want.DeepCopy()
+	less := &change.WrapTarget{Role: "worker", Have: withB, Before: map[string]string{"agent.service": text, "b.service": textB},
 		After: map[string]string{"agent.service": text}, Removed: []string{"b.service"}}
-	plan, desired, err = wrapPlan(snap, []*wrapTarget{less}, true)
-	if err != nil || plan.Changes[0].Action != actionUpdate || !sameJSON(desired[0].Spec.Config.Raw, have.Spec.Config.Raw) {
+	plan, err = change.PlanWrap(snap, []*change.WrapTarget{less}, true)
+	if err != nil || plan.Changes[0].Action != change.Update || !jsonEqual(plan.Changes[0].Want.Spec.Config.Raw, have.Spec.Config.Raw) {
 		t.Fatalf("unwrap one of two: %+v %v", plan.Changes, err)
 	}
 
 	// Unwrapping the only unit deletes the object; pools lose the drop-in.
-	gone := &wrapTarget{Role: "worker", Have: have, Before: map[string]string{"agent.service": text}, After: map[string]string{}, Removed: []string{"agent.service"}}
-	plan, _, err = wrapPlan(snap, []*wrapTarget{gone}, true)
-	if err != nil || plan.Changes[0].Action != actionDelete {
+	gone := &change.WrapTarget{Role: "worker", Have: have, Before: map[string]string{"agent.service": text}, After: map[string]string{}, Removed: []string{"agent.service"}}
+	plan, err = change.PlanWrap(snap, []*change.WrapTarget{gone}, true)
+	if err != nil || plan.Changes[0].Action != change.Delete {
 		t.Fatalf("unwrap: %+v %v", plan.Changes, err)
 	}
 	out.Reset()
-	plan.print(&out)
+	printPlan(&out, plan)
 	if !strings.Contains(out.String(), "unwrap    agent.service on role worker: back to ExecStart=-/usr/bin/agent --flag") {
 		t.Errorf("unwrap plan:\n%s", out.String())
 	}
-	exps = wrapExpectations(snap, plan)
+	exps = plan.Expectations()
 	if len(exps) != 2 || len(exps[0].Wrapped) != 0 || exps[0].Wrapped == nil || exps[0].Absent[0] != "99-kubens-wrap-worker" {
 		t.Errorf("unwrap expectations %+v", exps)
 	}
@@ -203,20 +211,20 @@ func TestWrapPlan(t *testing.T) {
 // A pool without kubens.service enabled gets a note: kubensenter runs the
 // unit as it is there.
 func TestWrapPlanNotesPoolsWithoutEncapsulation(t *testing.T) {
-	snap := mcp.Snapshot{Pools: []mcfgv1.MachineConfigPool{testPool("worker", "worker")}}
+	snap := mcp.Snapshot{Pools: []mcfgv1.MachineConfigPool{mcfixture.Pool("worker", "worker")}}
 	text, _ := wrap.DropIn("agent.service", []string{"/bin/a"})
-	plan, _, err := wrapPlan(snap, []*wrapTarget{{Role: "worker", Before: map[string]string{}, After: map[string]string{"agent.service": text}}}, false)
+	plan, err := change.PlanWrap(snap, []*change.WrapTarget{{Role: "worker", Before: map[string]string{}, After: map[string]string{"agent.service": text}}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	plan.print(&out)
+	printPlan(&out, plan)
 	if !strings.Contains(out.String(), "Note: kubens.service is not enabled on pool worker: kubensenter runs the wrapped units in the host mount namespace") {
 		t.Errorf("plan:\n%s", out.String())
 	}
 }
 
-func managedMC(m mcfgv1.MachineConfig) mcfgv1.MachineConfig {
-	m.Labels[manifests.ManagedByLabel] = manifests.ManagedByValue
-	return m
+func jsonEqual(a, b []byte) bool {
+	var x, y any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
 }
