@@ -40,6 +40,7 @@ type ExecOptions struct {
 	Keep            bool
 
 	interactive bool
+	clients     *clusterClients
 
 	genericiooptions.IOStreams
 }
@@ -112,7 +113,9 @@ func (o *ExecOptions) Complete(cmd *cobra.Command, args []string) error {
 	if o.TTY {
 		o.Stdin = true
 	}
-	return nil
+	var err error
+	o.clients, err = debugClients(o.configFlags)
+	return err
 }
 
 // Validate checks that a terminal is there when one is needed.
@@ -142,10 +145,7 @@ func (o *ExecOptions) Run(ctx context.Context) error {
 }
 
 func (o *ExecOptions) run(ctx context.Context) error {
-	c, err := debugClients(o.configFlags)
-	if err != nil {
-		return err
-	}
+	c := o.clients
 	if _, err := c.kube.CoreV1().Nodes().Get(ctx, o.Node, metav1.GetOptions{}); err != nil {
 		if apierrors.IsNotFound(err) {
 			return fmt.Errorf("node %q not found; list the nodes with: oc get nodes", o.Node)

@@ -36,6 +36,7 @@ type MeasureOptions struct {
 	PrintFlags *printFlags
 
 	baseline *measure.MeasureReport
+	clients  *clusterClients
 
 	genericiooptions.IOStreams
 }
@@ -99,6 +100,10 @@ when measure could not run at all.`,
 // cluster until Run.
 func (o *MeasureOptions) Complete(_ *cobra.Command, args []string) error {
 	o.Nodes = args
+	var err error
+	if o.clients, err = debugClients(o.configFlags); err != nil {
+		return usageErr(err)
+	}
 	if o.Baseline == "" {
 		return nil
 	}
@@ -160,10 +165,7 @@ func (o *MeasureOptions) Run(ctx context.Context) error {
 		}
 		return &ExitError{Code: verifyExitCannotRun, Err: err}
 	}
-	clients, err := debugClients(o.configFlags)
-	if err != nil {
-		return cannot(err)
-	}
+	clients := o.clients
 	mcAPI, mcErr := machineConfigAPI(clients)
 	nodes, err := o.selectNodes(ctx, clients, mcAPI, mcErr)
 	if err != nil {

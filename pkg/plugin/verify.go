@@ -137,6 +137,10 @@ func (o *VerifyOptions) Complete(_ *cobra.Command, args []string) error {
 	case "not-encapsulated", "notencapsulated":
 		o.expect = verify.NotEncapsulated
 	}
+	var err error
+	if o.clients, err = debugClients(o.configFlags); err != nil {
+		return usageErr(err)
+	}
 	return nil
 }
 
@@ -204,9 +208,6 @@ func cannotRun(ctx context.Context, err error) error {
 func (o *VerifyOptions) Run(ctx context.Context) error {
 	cannot := func(err error) error { return cannotRun(ctx, err) }
 	var err error
-	if o.clients, err = debugClients(o.configFlags); err != nil {
-		return cannot(err)
-	}
 	mcAPI, mcErr := machineConfigAPI(o.clients)
 	if mcErr != nil {
 		// Only NotFound means "no MachineConfig API": a Forbidden or a

@@ -9,9 +9,11 @@ import (
 
 	imagev1 "github.com/openshift/api/image/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	fakediscovery "k8s.io/client-go/discovery/fake"
 	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/utils/ptr"
 )
 
 // Flag mistakes in verify exit 2 ("could not run") with a message that says
@@ -73,9 +75,12 @@ func TestExecArgs(t *testing.T) {
 		})
 	}
 
-	o := &ExecOptions{}
-	cmd := NewCmdExec(nil, genericiooptions.IOStreams{})
-	if err := o.Complete(cmd, []string{"n1", "cat", "/x"}); err != nil || o.Node != "n1" || len(o.Command) != 2 || o.TTY {
+	// Complete builds the clients (nothing is sent): any server will do.
+	flags := genericclioptions.NewConfigFlags(false)
+	flags.APIServer = ptr.To("https://127.0.0.1:1")
+	o := &ExecOptions{configFlags: flags}
+	cmd := NewCmdExec(flags, genericiooptions.IOStreams{})
+	if err := o.Complete(cmd, []string{"n1", "cat", "/x"}); err != nil || o.Node != "n1" || len(o.Command) != 2 || o.TTY || o.clients == nil {
 		t.Fatalf("complete: %v %+v", err, o)
 	}
 }
