@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"time"
@@ -170,4 +171,25 @@ func validateTimeout(d time.Duration) error {
 		return fmt.Errorf("--timeout must be positive, got %s", d)
 	}
 	return nil
+}
+
+// command is the kubectl options pattern every command follows.
+type command interface {
+	Complete(cmd *cobra.Command, args []string) error
+	Validate() error
+	Run(ctx context.Context) error
+}
+
+// runCommand is a command's RunE: Complete, Validate, then Run with the
+// command's context (cancelled on Ctrl-C, SIGTERM and SIGHUP).
+func runCommand(o command) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := o.Complete(cmd, args); err != nil {
+			return err
+		}
+		if err := o.Validate(); err != nil {
+			return err
+		}
+		return o.Run(cmd.Context())
+	}
 }

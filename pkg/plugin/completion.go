@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -53,15 +54,7 @@ itself (its hidden __complete command) for dynamic values.`,
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run()
-		},
+		RunE: runCommand(o),
 	}
 	return cmd
 }
@@ -84,7 +77,7 @@ func (o *CompletionOptions) Validate() error {
 }
 
 // Run writes the script to Out.
-func (o *CompletionOptions) Run() error {
+func (o *CompletionOptions) Run(_ context.Context) error {
 	switch o.Shell {
 	case "bash":
 		return o.root.GenBashCompletionV2(o.Out, true)

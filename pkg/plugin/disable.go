@@ -43,15 +43,7 @@ pool, maxUnavailable at a time. Without a terminal, --yes is required.`,
   # Only the worker MachineConfig
   oc kubens disable --role worker`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runCommand(o),
 	}
 	cmd.Flags().StringArrayVar(&o.Roles, "role", nil,
 		"Only remove the MachineConfig of this role; repeat for several. Default: every MachineConfig oc-kubens manages.")

@@ -75,15 +75,7 @@ validation. Without a terminal, --yes is required.`,
   # Somebody else's 99-kubens-worker is in the way: create 99-kubens-worker-site
   oc kubens enable --name-suffix site`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runCommand(o),
 	}
 	cmd.Flags().StringArrayVar(&o.Roles, "role", nil,
 		"Pool role to enable it for, as for render; repeat for several. Default: master and worker. A custom pool selecting one of the roles is included.")

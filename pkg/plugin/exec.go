@@ -80,15 +80,7 @@ it opens an interactive shell.`,
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runCommand(o),
 	}
 	addDebugPodFlags(cmd, &o.Image, &o.ImagePullPolicy)
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", verify.DefaultTimeout, "How long to wait for the pod on the node to start, image pull included.")

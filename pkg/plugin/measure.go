@@ -73,15 +73,7 @@ when measure could not run at all.`,
 
   # One pool, a longer window, everything
   oc kubens measure --pool worker --duration 2m -o wide`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runCommand(o),
 	}
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &ExitError{Code: verifyExitCannotRun, Err: newUsageError(c, err)}

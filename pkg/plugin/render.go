@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -76,15 +77,7 @@ namespace. CMD is the unit's ExecStart as systemd reads it.`,
   # The wrap MachineConfigs that run a host service inside the namespace
   oc kubens render --role worker --wrap 'node-agent.service=/usr/local/bin/node-agent --interval 10'`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run()
-		},
+		RunE: runCommand(o),
 	}
 	cmd.Flags().StringArrayVar(&o.Roles, "role", nil, "Pool role to render a MachineConfig for; repeat for several. Default: master and worker.")
 	cmd.Flags().BoolVar(&o.Disabled, "disabled", false, "Render kubens.service with enabled: false instead of true.")
@@ -125,7 +118,7 @@ func (o *RenderOptions) Validate() error {
 }
 
 // Run renders, validates and prints the MachineConfigs.
-func (o *RenderOptions) Run() error {
+func (o *RenderOptions) Run(_ context.Context) error {
 	var mcs []*mcfgv1.MachineConfig
 	var err error
 	if len(o.Wrap) > 0 {

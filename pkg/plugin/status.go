@@ -51,15 +51,7 @@ no pods. To check the nodes themselves, use 'oc kubens verify'.`,
   # The pools that have encapsulation rolled out
   oc kubens status -o jsonpath='{range .pools[?(@.kubens=="enabled")]}{.name}{"\n"}{end}'`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runCommand(o),
 	}
 	o.PrintFlags.addFlags(cmd, "a table per pool; wide adds one line per node",
 		"machineconfigpool.machineconfiguration.openshift.io/POOL per pool")

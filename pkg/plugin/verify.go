@@ -97,15 +97,7 @@ Exit status: 0 when every node is in the --expect state, 1 when any is not
 
   # Outside OpenShift, name an image with a POSIX shell
   oc kubens verify --all-nodes --image busybox:1.36`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runCommand(o),
 	}
 	// A mistyped flag means verify could not run: exit 2, like every other
 	// "could not run", so scripts can tell it from "a node is not as expected".

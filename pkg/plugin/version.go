@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -50,15 +51,7 @@ Go version and platform it was built for. Does not contact the cluster.`,
   # Only the version
   oc kubens version -o jsonpath='{.version}'`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run()
-		},
+		RunE: runCommand(o),
 	}
 	o.PrintFlags.addFlags(cmd, "text", "version.oc-kubens.io/VERSION")
 	return cmd
@@ -71,7 +64,7 @@ func (o *VersionOptions) Complete(_ *cobra.Command, _ []string) error { return n
 func (o *VersionOptions) Validate() error { return o.PrintFlags.validate() }
 
 // Run prints the build information.
-func (o *VersionOptions) Run() error {
+func (o *VersionOptions) Run(_ context.Context) error {
 	info := version.Get()
 	if !o.PrintFlags.human() {
 		doc := versionDocument{APIVersion: versionAPIVersion, Kind: versionKind, Info: info}

@@ -63,15 +63,7 @@ again.`,
   # Name a node that is NotReady for 5 minutes during its update
   oc kubens wait --stuck-after 5m`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runCommand(o),
 	}
 	cmd.Flags().StringSliceVar(&o.Pools, "pool", nil, "Pools to wait for (repeat or comma-separate); default all.")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", defaultWaitTimeout, "How long to wait before giving up.")

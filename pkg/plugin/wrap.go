@@ -91,15 +91,7 @@ pool, maxUnavailable at a time. Without a terminal, --yes is required.
   # See what would change without changing anything
   oc kubens wrap node-agent.service --dry-run=client`,
 		Args: cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runCommand(o),
 	}
 	cmd.Flags().StringArrayVar(&o.Roles, "role", nil,
 		"Pool role whose wrap MachineConfig gets the units; repeat for several. Default: master and worker. A custom pool selecting the role is included.")
@@ -128,15 +120,7 @@ Without a terminal, --yes is required.`,
   # Only on the worker role's config, and wait for the rollout
   oc kubens unwrap node-agent.service --role worker --yes --wait`,
 		Args: cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runCommand(o),
 	}
 	cmd.Flags().StringArrayVar(&o.Roles, "role", nil,
 		"Only change the wrap MachineConfig of this role; repeat for several. Default: every role the units are wrapped for.")
