@@ -14,7 +14,6 @@ import (
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	mcfgclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
-	"golang.org/x/term"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -328,12 +327,6 @@ func (c *clusterClients) listNodes(ctx context.Context) ([]corev1.Node, error) {
 		return nil, err
 	}
 	return l.Items, nil
-}
-
-// isTerminal tells whether a stream is an interactive terminal.
-func isTerminal(f any) bool {
-	file, ok := f.(*os.File)
-	return ok && term.IsTerminal(int(file.Fd()))
 }
 
 // confirm asks a yes/no question on the terminal; anything but y/yes is no.

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/oc-kubens/oc-kubens/pkg/change"
@@ -49,8 +50,8 @@ func (o *clusterOptions) completeClients(cmd *cobra.Command) error {
 		return err
 	}
 	o.clients = c
-	o.stdinTTY = isTerminal(o.In)
-	o.stdoutTTY = isTerminal(o.Out)
+	o.stdinTTY = printers.IsTerminal(o.In)
+	o.stdoutTTY = printers.IsTerminal(o.Out)
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/remotecommand"
@@ -112,7 +113,7 @@ func (o *ExecOptions) Complete(cmd *cobra.Command, args []string) error {
 
 // Validate checks that a terminal is there when one is needed.
 func (o *ExecOptions) Validate() error {
-	if o.TTY && !isTerminal(o.In) {
+	if o.TTY && !printers.IsTerminal(o.In) {
 		if o.interactive {
 			return errors.New("no command given and stdin is not a terminal: give a command after --, e.g. exec " + o.Node + " -- findmnt")
 		}
