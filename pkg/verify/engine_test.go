@@ -73,15 +73,55 @@ func testNode(name string, ready bool) corev1.Node {
 }
 
 // testClock is the engine's clock; it moves only when the test says so.
+// It counts its reads: once every pod's creation has been recorded, only
+// the run loop's deadline check reads it, so a read proves the loop came
+// round again (it stops when no node is left open).
 type testClock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu    sync.Mutex
+	t     time.Time
+	reads int
+	waits []clockWait
+}
+
+type clockWait struct {
+	n  int
+	ch chan struct{}
 }
 
 func (c *testClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.reads++
+	kept := c.waits[:0]
+	for _, w := range c.waits {
+		if c.reads >= w.n {
+			close(w.ch)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	c.waits = kept
 	return c.t
+}
+
+// afterReads is closed once the clock has been read n more times.
+func (c *testClock) afterReads(n int) <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan struct{})
+	c.waits = append(c.waits, clockWait{n: c.reads + n, ch: ch})
+	return ch
+}
+
+// waitReads waits until the clock has been read n more times than when
+// ch was made by afterReads, or fails the test.
+func waitReads(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the run loop never came round to a deadline check %s", what)
+	}
 }
 
 func (c *testClock) Add(d time.Duration) {
@@ -129,18 +169,21 @@ func setContainer(t *testing.T, c *fake.Clientset, pod *corev1.Pod, phase corev1
 	}
 }
 
-// waitSeen waits until the probe has read want ("node/phase").
-func waitSeen(t *testing.T, seen <-chan string, want string) {
+// waitSeen waits until the probe has read every one of want ("node/phase"),
+// in any order.
+func waitSeen(t *testing.T, seen <-chan string, want ...string) {
 	t.Helper()
+	left := map[string]bool{}
+	for _, w := range want {
+		left[w] = true
+	}
 	timeout := time.After(10 * time.Second)
-	for {
+	for len(left) > 0 {
 		select {
 		case got := <-seen:
-			if got == want {
-				return
-			}
+			delete(left, got)
 		case <-timeout:
-			t.Fatalf("the probe never read %s", want)
+			t.Fatalf("the probe never read %v", keys(left))
 		}
 	}
 }
@@ -175,7 +218,8 @@ func TestRunProbeToyProbe(t *testing.T) {
 	c := fakecluster.New()
 	clk := &testClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	nodes := []corev1.Node{testNode("n1", true), testNode("n2", true)}
-	done := start(context.Background(), testEngine(c, clk), nodes, toyRun, Probe[toyResult](toyProbe{}))
+	seen := make(chan string, 16)
+	done := start(context.Background(), testEngine(c, clk), nodes, toyRun, Probe[toyResult](toyProbe{seen: seen}))
 
 	pods := fakecluster.WaitPods(t, c, 2)
 	for _, name := range []string{"measure-n1", "measure-n2"} {
@@ -200,7 +244,11 @@ func TestRunProbeToyProbe(t *testing.T) {
 		corev1.ContainerState{Running: &corev1.ContainerStateRunning{}})
 	setContainer(t, c, pods["measure-n2"], corev1.PodSucceeded,
 		corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Message: "value=7"}})
-	time.Sleep(100 * time.Millisecond)
+	// The engine has read both updates (so both creations are recorded and
+	// n2 is finished); a later clock read is a deadline check, which the
+	// run loop makes only while a node is still open.
+	waitSeen(t, seen, "n1/Running", "n2/Succeeded")
+	waitReads(t, clk.afterReads(1), "after n2 finished while n1's pod was still running")
 	select {
 	case r := <-done:
 		t.Fatalf("the run ended while n1's pod was still running: %+v", r.out.Results)
@@ -265,30 +313,33 @@ func TestRunProbeTimeoutAndNotReady(t *testing.T) {
 	c := fakecluster.New()
 	clk := &testClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	nodes := []corev1.Node{testNode("up", true), testNode("down", false)}
-	done := start(context.Background(), testEngine(c, clk), nodes, toyRun, Probe[toyResult](toyProbe{}))
+	seen := make(chan string, 16)
+	done := start(context.Background(), testEngine(c, clk), nodes, toyRun, Probe[toyResult](toyProbe{seen: seen}))
 	pods := fakecluster.WaitPods(t, c, 2)
+	// The engine reads a pod's update once the pod's creation is recorded
+	// (with the clock's time): once it has read both, only deadline checks
+	// read the clock. (The fake's watch may miss the first creation, so
+	// wait on an update, not on the pods' creation events.)
+	for _, name := range []string{"measure-up", "measure-down"} {
+		setContainer(t, c, pods[name], corev1.PodPending,
+			corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}})
+	}
+	waitSeen(t, seen, "up/Pending", "down/Pending")
 
 	// The pods never finish. Just past the timeout is not enough: the
-	// window is part of each pod's time.
+	// window is part of each pod's time. Three reads of the clock after
+	// the step: two deadline checks at the new time ended no run, and the
+	// loop came round again, so both nodes were still open.
+	reads := clk.afterReads(3)
 	clk.Add(time.Minute + 5*time.Second)
-	time.Sleep(600 * time.Millisecond) // more than two deadline checks
+	waitReads(t, reads, "after two checks past the timeout alone")
 	select {
 	case r := <-done:
 		t.Fatalf("the run ended before timeout plus window: %+v", r.out.Results)
 	default:
 	}
-	// A creation may return after the first step of the clock: keep moving
-	// it until every deadline is behind.
-	var out *ProbeOutcome[toyResult]
-	var err error
-	for out == nil {
-		clk.Add(time.Minute)
-		select {
-		case r := <-done:
-			out, err = r.out, r.err
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	clk.Add(time.Minute)
+	out, err := wait(t, done)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -430,7 +430,11 @@ func interruptMidRun(t *testing.T, c *harness.Cluster, sig syscall.Signal, outpu
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	// The run reads the finished pods through its watch: give it a moment.
+	// The run reads the finished pods through its watch, and nothing it
+	// does outside its process shows that it has (it prints no line per
+	// node, and with worker-0 NotReady no later pod creation waits on a
+	// freed slot): give it a moment. A per-node progress line on stderr
+	// would let this wait on the line instead (issue 13 item 7).
 	time.Sleep(time.Second)
 	sent := time.Now()
 	if err := cmd.Process.Signal(sig); err != nil {
