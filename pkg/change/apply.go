@@ -57,9 +57,10 @@ func (a *Applier) Apply(ctx context.Context, plan *Plan) ([]Result, error) {
 		var err error
 		switch ch.Action {
 		case Unchanged:
-			r = Result{Object: ch.Want, Operation: OpUnchanged}
+			// The object as the server has it, not our local copy.
+			r = Result{Object: ch.Have, Operation: OpUnchanged}
 			if r.Object == nil {
-				r.Object = ch.Have
+				r.Object = ch.Want
 			}
 		case Foreign:
 			r = Result{Object: ch.Have, Operation: OpLeft}

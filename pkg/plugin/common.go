@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	mcfgscheme "github.com/openshift/client-go/machineconfiguration/clientset/versioned/scheme"
@@ -102,6 +103,9 @@ func (o *changeOptions) validate() error {
 		return nil
 	}
 	_, err := o.PrintFlags.ToPrinter()
+	if genericclioptions.IsNoCompatiblePrinterError(err) {
+		return fmt.Errorf("unsupported output format %q: allowed formats are %s, or leave -o out", *o.PrintFlags.OutputFormat, strings.Join(o.PrintFlags.AllowedFormats(), ", "))
+	}
 	return err
 }
 
@@ -127,6 +131,9 @@ func (o *changeOptions) structured() bool {
 func (o *changeOptions) printResults(w io.Writer, results []change.Result) error {
 	if !o.structured() {
 		for _, r := range results {
+			if r.Object == nil {
+				continue // a role's wrap config that neither exists nor will
+			}
 			op := r.Operation
 			if r.Change.Action == change.Foreign {
 				op += " (not created by oc-kubens)"

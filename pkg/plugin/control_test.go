@@ -6,7 +6,9 @@ import (
 	"testing"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/oc-kubens/oc-kubens/internal/mcfixture"
 	"github.com/oc-kubens/oc-kubens/pkg/change"
@@ -116,3 +118,29 @@ func TestProgressPrinter(t *testing.T) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// Each MachineConfig gets kubectl's line with its operation and the dry-run
+// mark; a wrap config that neither exists nor will gets none.
+func TestPrintResultsLines(t *testing.T) {
+	mc := func(name string) *mcfgv1.MachineConfig {
+		m := &mcfgv1.MachineConfig{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		m.SetGroupVersionKind(mcfgv1.GroupVersion.WithKind("MachineConfig"))
+		return m
+	}
+	results := []change.Result{
+		{Change: change.Change{Name: "99-kubens-master", Action: change.Create}, Object: mc("99-kubens-master"), Operation: change.OpCreated},
+		{Change: change.Change{Name: "99-kubens-wrap-master", Action: change.Unchanged}},
+		{Change: change.Change{Name: "99-kubens-worker", Action: change.Foreign}, Object: mc("99-kubens-worker"), Operation: change.OpLeft},
+	}
+	o := newChangeOptions()
+	o.DryRun = cmdutil.DryRunServer
+	var b bytes.Buffer
+	if err := o.printResults(&b, results); err != nil {
+		t.Fatal(err)
+	}
+	want := "machineconfig.machineconfiguration.openshift.io/99-kubens-master created (server dry run)\n" +
+		"machineconfig.machineconfiguration.openshift.io/99-kubens-worker left as it is (not created by oc-kubens) (server dry run)\n"
+	if b.String() != want {
+		t.Fatalf("got:\n%swant:\n%s", b.String(), want)
+	}
+}

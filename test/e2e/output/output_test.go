@@ -1,7 +1,7 @@
 // Package output holds the golden tests of every -o format, run through the
-// built binary: render and version need no cluster; status runs against a
-// real kube-apiserver with the OpenShift CRDs and the simulated Machine
-// Config Operator, as test/e2e/control does. Rewrite the golden files with
+// built binary: render and version need no cluster; status, verify, enable
+// and disable run against a real kube-apiserver with the OpenShift CRDs and
+// the simulated Machine Config Operator, as test/e2e/control does. Rewrite the golden files with
 // go test ./test/e2e/output -update.
 package output
 
@@ -64,9 +64,15 @@ func printFlagsFormats(t *testing.T, command string, tmpl templates) []formatRun
 // runFormats runs command once per format and compares each output with
 // testdata/<command>/<format>.golden.
 func runFormats(t *testing.T, g e2eutil.Golden, command string, extra []string, runs []formatRun) {
+	runFormatsIn(t, g, command, 0, append([]string{command}, extra...), runs)
+}
+
+// runFormatsIn runs args once per format, expecting exit code wantCode,
+// and compares each output with testdata/<dir>/<format>.golden.
+func runFormatsIn(t *testing.T, g e2eutil.Golden, dir string, wantCode int, args []string, runs []formatRun) {
 	for _, r := range runs {
 		t.Run(r.golden, func(t *testing.T) {
-			g.Run(t, filepath.Join(command, r.golden+".golden"), 0, append(append([]string{command}, extra...), r.args...)...)
+			g.Run(t, filepath.Join(dir, r.golden+".golden"), wantCode, append(append([]string{}, args...), r.args...)...)
 		})
 	}
 }
@@ -176,6 +182,82 @@ func TestStatusFormats(t *testing.T) {
 	)
 	runFormats(t, g, "status", nil, runs)
 	g.Run(t, "status/bad-format.golden", 1, "status", "-o", "xml")
+}
+
+// TestChangeFormats runs verify, enable and disable against a real
+// apiserver whose pools the simulated MCO has rolled out, as for status.
+// The nodes have no kubelet, so verify's probe pods stay Pending and every
+// node ends Unknown(Timeout) after --timeout (exit 1); EXPECTED still comes
+// from the pools' rendered configs. enable runs as client and server dry
+// runs (create 99-kubens-master, 99-kubens-worker unchanged); disable as
+// dry runs after a real enable --yes --wait (delete both). With -o, stdout
+// holds the objects and stderr the plan: both are compared.
+func TestChangeFormats(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireBinaries(t)
+	kubeconfig := startCluster(t)
+	bin := pluginBin.Path(t)
+	g := e2eutil.Golden{Bin: bin, Args: []string{"--kubeconfig", kubeconfig}, Normalize: clusterNormalizer()}
+
+	t.Run("verify", func(t *testing.T) {
+		runs := append(printFlagsFormats(t, "verify", templates{
+			jsonpath:   `{range .nodes[*]}{.node} {.state}({.reason}) expected {.expected}{"\n"}{end}`,
+			asJSON:     `{.summary}`,
+			goTemplate: `{{range .nodes}}{{.node}}: {{.message}}{{"\n"}}{{end}}`,
+		}),
+			formatRun{"default", nil},
+			formatRun{"wide", []string{"-o", "wide"}},
+		)
+		runFormatsIn(t, g, "verify", 1, []string{"verify", "master-0", "worker-0", "--image", "busybox:1.36", "--timeout", "3s"}, runs)
+		g.Run(t, "verify/bad-format.golden", 2, "verify", "master-0", "--image", "busybox:1.36", "-o", "xml")
+	})
+
+	changeRuns := func(t *testing.T, command string) []formatRun {
+		return append(printFlagsFormats(t, command, templates{
+			jsonpath:   `{range .items[*]}{.metadata.name} {.metadata.labels.machineconfiguration\.openshift\.io/role}{"\n"}{end}`,
+			asJSON:     `{.items[*].metadata.name}`,
+			goTemplate: `{{range .items}}{{.metadata.name}}: {{range .spec.config.systemd.units}}{{.name}} enabled={{.enabled}}{{end}}{{"\n"}}{{end}}`,
+		}), formatRun{"default", nil})
+	}
+	for _, dryRun := range []string{"client", "server"} {
+		t.Run("enable/"+dryRun, func(t *testing.T) {
+			runFormatsIn(t, g, filepath.Join("enable", "dry-run-"+dryRun), 0,
+				[]string{"enable", "--dry-run=" + dryRun}, changeRuns(t, "enable"))
+		})
+	}
+	g.Run(t, "enable/bad-format.golden", 1, "enable", "--dry-run=client", "-o", "xml")
+
+	// A real enable, rolled out, so that disable has both configs to delete.
+	run(t, bin, "enable", "--yes", "--wait", "--timeout", "2m", "--kubeconfig", kubeconfig)
+	for _, dryRun := range []string{"client", "server"} {
+		t.Run("disable/"+dryRun, func(t *testing.T) {
+			runFormatsIn(t, g, filepath.Join("disable", "dry-run-"+dryRun), 0,
+				[]string{"disable", "--dry-run=" + dryRun}, changeRuns(t, "disable"))
+		})
+	}
+	g.Run(t, "disable/bad-format.golden", 1, "disable", "--dry-run=client", "-o", "xml")
+}
+
+// clusterNormalizer replaces what differs between clusters and runs: the
+// hashes in rendered config names (as many #, so that table columns stay
+// aligned), uids, resourceVersions, timestamps and verify's random
+// namespace suffix.
+func clusterNormalizer() func(string) string {
+	hash := regexp.MustCompile(`(rendered-[a-z]+-)([0-9a-f]{32,64})`)
+	uid := regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+	rv := regexp.MustCompile(`("?resourceVersion"?:\s*)"[0-9]+"`)
+	ts := regexp.MustCompile(`\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})`)
+	ns := regexp.MustCompile(`(oc-kubens-verify-)[a-z0-9]{5}\b`)
+	return func(s string) string {
+		s = hash.ReplaceAllStringFunc(s, func(name string) string {
+			m := hash.FindStringSubmatch(name)
+			return m[1] + strings.Repeat("#", len(m[2]))
+		})
+		s = uid.ReplaceAllString(s, "<uid>")
+		s = rv.ReplaceAllString(s, `${1}"<resourceVersion>"`)
+		s = ts.ReplaceAllString(s, "<timestamp>")
+		return ns.ReplaceAllString(s, "${1}<random>")
+	}
 }
 
 // startCluster starts a control plane with three object-only nodes,
