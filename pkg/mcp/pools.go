@@ -81,8 +81,7 @@ func Reach(pools []mcfgv1.MachineConfigPool, mcs []*mcfgv1.MachineConfig) (map[s
 			}
 		}
 		if !reached {
-			return nil, fmt.Errorf("no MachineConfigPool selects MachineConfig %s (role %q); pools on this cluster: %s. Drop that role from --role, or create a pool for it first",
-				mc.Name, mc.Labels[mcfgv1.MachineConfigRoleLabelKey], strings.Join(PoolNames(pools), ", "))
+			return nil, &UnselectedError{MachineConfig: mc.Name, Role: mc.Labels[mcfgv1.MachineConfigRoleLabelKey], Pools: PoolNames(pools)}
 		}
 	}
 	for k := range out {
@@ -166,4 +165,14 @@ func MaxUnavailable(pool *mcfgv1.MachineConfigPool, machines int) int {
 		return 1
 	}
 	return n
+}
+
+// UnselectedError: no pool selects a MachineConfig (its role has no pool).
+type UnselectedError struct {
+	MachineConfig, Role string
+	Pools               []string // every pool of the cluster
+}
+
+func (e *UnselectedError) Error() string {
+	return fmt.Sprintf("no MachineConfigPool selects MachineConfig %s (role %q); pools on this cluster: %s", e.MachineConfig, e.Role, strings.Join(e.Pools, ", "))
 }

@@ -53,7 +53,7 @@ func TestReach(t *testing.T) {
 			name:    "a role no pool selects is an error with a hint",
 			pools:   std,
 			mcs:     []mcfgv1.MachineConfig{mc("99-kubens-arbiter", "arbiter", kubensOn)},
-			wantErr: `no MachineConfigPool selects MachineConfig 99-kubens-arbiter (role "arbiter"); pools on this cluster: master, worker. Drop that role from --role`,
+			wantErr: `no MachineConfigPool selects MachineConfig 99-kubens-arbiter (role "arbiter"); pools on this cluster: master, worker`,
 		},
 	}
 	for _, tt := range tests {

@@ -80,7 +80,7 @@ func newWarningWriter(w io.Writer) rest.WarningHandler {
 // without the Machine Config Operator.
 var errNoMachineConfigAPI = errors.New("this cluster has no MachineConfig API (machineconfiguration.openshift.io/v1): it is not OpenShift, " +
 	"or its nodes are not managed by the Machine Config Operator (HyperShift hosted control planes configure nodes through the NodePool on the management cluster). " +
-	"oc kubens enable/disable/wait/status need an OpenShift cluster with the Machine Config Operator")
+	"enable, disable, wrap, unwrap, wait and status need an OpenShift cluster with the Machine Config Operator")
 
 // requireMachineConfigAPI checks, with one discovery request, that the
 // cluster serves MachineConfigs and MachineConfigPools.

@@ -17,6 +17,7 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/oc-kubens/oc-kubens/pkg/change"
+	"github.com/oc-kubens/oc-kubens/pkg/mcp"
 )
 
 // EnableOptions holds the flags and state of `oc kubens enable`.
@@ -121,7 +122,7 @@ func (o *EnableOptions) Run(ctx context.Context) error {
 	}
 	plan, err := change.PlanEnable(snap, change.EnableRequest{Roles: o.Roles, NameSuffix: o.NameSuffix})
 	if err != nil {
-		return err
+		return phraseUnselected(err)
 	}
 	human := o.humanOut(o.IOStreams)
 	printPlan(human, plan)
@@ -257,4 +258,12 @@ func confirmPlan(streams genericiooptions.IOStreams, tty, yes bool, plan *change
 		return &ExitError{Code: 1, Err: fmt.Errorf("aborted: nothing was changed")}
 	}
 	return nil
+}
+
+// phraseUnselected says what to do about a role no pool selects.
+func phraseUnselected(err error) error {
+	if u := new(mcp.UnselectedError); errors.As(err, &u) {
+		return fmt.Errorf("%w. Drop that role from --role, or create a pool for it first", err)
+	}
+	return err
 }

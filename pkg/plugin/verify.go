@@ -236,6 +236,9 @@ func (o *VerifyOptions) probe(ctx context.Context, image string, mcAPI bool, mcE
 
 	sweepStale(ctx, o.clients, o.ErrOut)
 	out, err := o.engine(o.clients, image, o.ErrOut).RunWithUnits(ctx, o.nodeObjs, wrapped)
+	if tooMany := new(verify.TooManyUnitsError); errors.As(err, &tooMany) {
+		err = fmt.Errorf("%w: verify fewer nodes at a time (NODE..., -l or --pool)", err)
+	}
 	if out != nil && out.Namespace != "" && !o.Keep && out.CleanupErr == nil {
 		fmt.Fprintf(o.ErrOut, "Deleted namespace %s\n", out.Namespace)
 	}

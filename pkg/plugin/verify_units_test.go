@@ -191,7 +191,7 @@ func TestVerifyRefusesTooManyWrappedUnits(t *testing.T) {
 	}
 	err := o.probe(context.Background(), "img", true, nil)
 	var ee *ExitError
-	if !errors.As(err, &ee) || ee.Code != verifyExitCannotRun || !strings.Contains(err.Error(), "33 distinct units, more than the 32") {
+	if !errors.As(err, &ee) || ee.Code != verifyExitCannotRun || !strings.Contains(err.Error(), "33 distinct units, more than the 32") || !strings.Contains(err.Error(), "-l or --pool") {
 		t.Fatalf("err %v, want exit %d saying there are too many units", err, verifyExitCannotRun)
 	}
 	for _, act := range kube.Actions() {

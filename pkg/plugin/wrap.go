@@ -223,7 +223,7 @@ func (o *WrapOptions) Run(ctx context.Context) error {
 	} else {
 		problems, err := change.Wrap(ctx, snap, targets, change.WrapRequest{Units: o.Units, ExecStart: o.execStart, Read: o.readUnits})
 		if err != nil {
-			return err
+			return phraseUnselected(err)
 		}
 		if len(problems) > 0 {
 			fmt.Fprintln(o.ErrOut, "Cannot wrap:")
@@ -235,7 +235,7 @@ func (o *WrapOptions) Run(ctx context.Context) error {
 	}
 	plan, err := change.PlanWrap(snap, targets, o.unwrap)
 	if err != nil {
-		return err
+		return phraseUnselected(err)
 	}
 	printPlan(o.humanOut(o.IOStreams), plan)
 	return o.carryOut(ctx, plan, o.changeOptions, o.StuckAfter)

@@ -199,7 +199,7 @@ func probedUnits(wrapped map[string][]string) ([]string, error) {
 	slices.Sort(units)
 	units = slices.Compact(units)
 	if len(units) > MaxWrappedUnits {
-		return nil, fmt.Errorf("the nodes' configs wrap %d distinct units, more than the %d one verify run can check: verify fewer nodes at a time (NODE..., -l or --pool)", len(units), MaxWrappedUnits)
+		return nil, &TooManyUnitsError{Units: len(units), Max: MaxWrappedUnits}
 	}
 	return units, nil
 }
@@ -601,4 +601,12 @@ func explainCreate(what, purpose string, err error) error {
 		return fmt.Errorf("%s: %w; %s cluster-admin (privileged pods in a namespace of their own)", what, err, who)
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// TooManyUnitsError: the nodes' configs wrap more distinct units than one
+// run can check (the report must fit in a termination message).
+type TooManyUnitsError struct{ Units, Max int }
+
+func (e *TooManyUnitsError) Error() string {
+	return fmt.Sprintf("the nodes' configs wrap %d distinct units, more than the %d one verify run can check", e.Units, e.Max)
 }

@@ -539,7 +539,7 @@ func TestRunWithUnits(t *testing.T) {
 		many[fmt.Sprintf("n%d", i%3)] = append(many[fmt.Sprintf("n%d", i%3)], fmt.Sprintf("u%02d.service", i))
 	}
 	_, err = testEngine(c, &testClock{}).RunWithUnits(context.Background(), nodes, many)
-	if err == nil || !strings.Contains(err.Error(), "33 distinct units, more than the 32") || !strings.Contains(err.Error(), "--pool") {
+	if err == nil || !strings.Contains(err.Error(), "33 distinct units, more than the 32") || !errors.As(err, new(*TooManyUnitsError)) {
 		t.Errorf("33 units: %v", err)
 	}
 	if len(c.Actions()) != 0 {

@@ -370,7 +370,7 @@ func TestSingleNodeAndUnknownRole(t *testing.T) {
 	if r.code == 0 {
 		t.Fatalf("enable --role arbiter without an arbiter pool succeeded: %s", r)
 	}
-	mustContain(t, "stderr", r.stderr, `no MachineConfigPool selects MachineConfig 99-kubens-arbiter (role "arbiter"); pools on this cluster: master, worker`)
+	mustContain(t, "stderr", r.stderr, `no MachineConfigPool selects MachineConfig 99-kubens-arbiter (role "arbiter"); pools on this cluster: master, worker. Drop that role from --role`)
 	if n := len(s.managedMCs(t)); n != 0 {
 		t.Fatalf("%d MachineConfigs created", n)
 	}
