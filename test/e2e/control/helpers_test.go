@@ -59,17 +59,9 @@ func startSim(t testing.TB, o simOptions) *sim {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.RequireBinaries(t)
+	cp := controlplane.StartForTest(t, controlplane.Options{ExtraPools: o.ExtraPools, NoMachineConfigCRDs: o.NoMCO}, 2*time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cp, err := controlplane.Start(ctx, controlplane.Options{ExtraPools: o.ExtraPools, NoMachineConfigCRDs: o.NoMCO})
-	if err != nil {
-		t.Fatalf("control plane: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := cp.Stop(context.Background()); err != nil {
-			t.Errorf("stopping control plane: %v", err)
-		}
-	})
 	s := &sim{cp: cp, cfg: cp.RESTConfig()}
 	s.kube = kubernetes.NewForConfigOrDie(s.cfg)
 	s.mcfg = mcfgclient.NewForConfigOrDie(s.cfg)

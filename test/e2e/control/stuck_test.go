@@ -30,17 +30,9 @@ func startSlowRebootSim(t *testing.T, nodes map[string][]string, reboot time.Dur
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.RequireBinaries(t)
+	cp := controlplane.StartForTest(t, controlplane.Options{}, 2*time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cp, err := controlplane.Start(ctx, controlplane.Options{})
-	if err != nil {
-		t.Fatalf("control plane: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := cp.Stop(context.Background()); err != nil {
-			t.Errorf("stopping control plane: %v", err)
-		}
-	})
 	s := &sim{cp: cp, cfg: cp.RESTConfig()}
 	s.kube = kubernetes.NewForConfigOrDie(s.cfg)
 	if err := e2eutil.CreateNodes(ctx, s.cfg, nodes, true); err != nil {

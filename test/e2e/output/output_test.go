@@ -265,17 +265,9 @@ func clusterNormalizer() func(string) string {
 // rolled out, and returns the admin kubeconfig.
 func startCluster(t *testing.T) string {
 	t.Helper()
+	cp := controlplane.StartForTest(t, controlplane.Options{}, 3*time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cp, err := controlplane.Start(ctx, controlplane.Options{})
-	if err != nil {
-		t.Fatalf("control plane: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := cp.Stop(context.Background()); err != nil {
-			t.Errorf("stopping control plane: %v", err)
-		}
-	})
 	cfg := cp.RESTConfig()
 	nodes := map[string][]string{"master-0": {"master"}, "worker-0": {"worker"}, "worker-1": {"worker"}}
 	if err := e2eutil.CreateNodes(ctx, cfg, nodes, true); err != nil {

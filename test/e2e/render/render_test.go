@@ -37,17 +37,9 @@ func render(t *testing.T, args ...string) []byte {
 func TestRenderAppliesCleanly(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireBinaries(t)
+	cp := controlplane.StartForTest(t, controlplane.Options{}, 3*time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cp, err := controlplane.Start(ctx, controlplane.Options{})
-	if err != nil {
-		t.Fatalf("control plane: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := cp.Stop(context.Background()); err != nil {
-			t.Errorf("stopping control plane: %v", err)
-		}
-	})
 	kubectl := func(stdin []byte, args ...string) string {
 		t.Helper()
 		cmd := exec.CommandContext(ctx, filepath.Join(testenv.K8sBinDir(), "kubectl"),
