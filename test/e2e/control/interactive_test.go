@@ -49,7 +49,7 @@ func TestConfirmOnTerminal(t *testing.T) {
 	s := startSim(t, simOptions{})
 	kc := s.cp.KubeconfigPath
 	r := runOnTerminal(t, "n\n", kc, "enable")
-	if r.code == 0 || !strings.Contains(r.stdout, "[y/N]") || !strings.Contains(r.stdout, "aborted: nothing was changed") {
+	if r.code != 1 || !strings.Contains(r.stdout, "[y/N]") || !strings.Contains(r.stdout, "aborted: nothing was changed") {
 		t.Fatalf("answer n: %s", r)
 	}
 	if n := len(s.managedMCs(t)); n != 0 {

@@ -251,7 +251,7 @@ func TestDisableAfterFailedRenderIgnoresStaleCondition(t *testing.T) {
 	s.mco.FailRender("worker", "could not generate rendered MachineConfig: a new failure")
 	start = time.Now()
 	r = run(t, kc, "enable", "--yes", "--wait", "--role", "worker", "--timeout", "1m")
-	if r.code == 0 {
+	if r.code != 1 {
 		t.Fatalf("enable --wait with a failing render succeeded: %s", r)
 	}
 	mustContain(t, "stderr", r.stderr, "pool worker cannot render its configuration (RenderDegraded)", "a new failure")

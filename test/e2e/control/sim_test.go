@@ -179,7 +179,7 @@ func TestPausedPool(t *testing.T) {
 	}
 	start := time.Now()
 	r := run(t, s.cp.KubeconfigPath, "enable", "--yes", "--wait", "--role", "worker", "--timeout", "2m")
-	if r.code == 0 {
+	if r.code != 1 {
 		t.Fatalf("enable --wait on a paused pool succeeded: %s", r)
 	}
 	mustContain(t, "stderr", r.stderr, "pool worker is paused", "oc patch mcp worker")
@@ -199,7 +199,7 @@ func TestDegradedNodeFailsFast(t *testing.T) {
 	s.mco.DegradeNodeOnUpdate("worker-0", "unexpected on-disk state validating against rendered-worker: /etc/foo")
 	start := time.Now()
 	r := run(t, s.cp.KubeconfigPath, "enable", "--yes", "--wait", "--role", "worker", "--timeout", "2m")
-	if r.code == 0 {
+	if r.code != 1 {
 		t.Fatalf("enable --wait with a degraded node succeeded: %s", r)
 	}
 	mustContain(t, "stderr", r.stderr, "pool worker is degraded", "worker-0", "unexpected on-disk state")
@@ -215,7 +215,7 @@ func TestRenderFailure(t *testing.T) {
 	s := startSim(t, simOptions{})
 	s.mco.FailRender("worker", "Failed to render configuration for pool worker: parsing Ignition config failed")
 	r := run(t, s.cp.KubeconfigPath, "enable", "--yes", "--wait", "--role", "worker", "--timeout", "2m")
-	if r.code == 0 {
+	if r.code != 1 {
 		t.Fatalf("enable --wait with a failing render succeeded: %s", r)
 	}
 	mustContain(t, "stderr", r.stderr, "pool worker cannot render its configuration (RenderDegraded)", "parsing Ignition config failed")
@@ -229,7 +229,7 @@ func TestNoTerminalRefused(t *testing.T) {
 		run(t, s.cp.KubeconfigPath, "enable"),
 		runBinary(t, s.cp.KubeconfigPath, "enable"),
 	} {
-		if r.code == 0 {
+		if r.code != 1 {
 			t.Fatalf("enable without --yes succeeded: %s", r)
 		}
 		mustContain(t, "stderr", r.stderr, "refusing to enable without confirmation: stdin is not a terminal", "--yes")
@@ -252,7 +252,7 @@ func TestNoTerminalRefused(t *testing.T) {
 		t.Fatal(r)
 	}
 	r := runBinary(t, s.cp.KubeconfigPath, "disable")
-	if r.code == 0 || !strings.Contains(r.stderr, "refusing to disable") {
+	if r.code != 1 || !strings.Contains(r.stderr, "refusing to disable") {
 		t.Fatalf("disable without --yes: %s", r)
 	}
 	r = run(t, s.cp.KubeconfigPath, "disable", "--dry-run=server")
@@ -304,12 +304,12 @@ func TestRBACUserCannotEnable(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if r.code == 0 {
+	if r.code != 1 {
 		t.Fatalf("alice enabled: %s", r)
 	}
 	mustContain(t, "alice", r.stderr, "error: you are not allowed to create/patch MachineConfigs", "nothing was changed", "cluster administrator")
 	rb := runBinary(t, bob, "enable", "--yes")
-	if rb.code == 0 {
+	if rb.code != 1 {
 		t.Fatalf("bob enabled: %s", rb)
 	}
 	mustContain(t, "bob", rb.stderr, "error: not allowed to list MachineConfigPools", "cluster administrator")
@@ -328,7 +328,7 @@ func TestNoMachineConfigAPI(t *testing.T) {
 	s := startSim(t, simOptions{NoMCO: true})
 	for _, args := range [][]string{{"status"}, {"enable", "--yes"}, {"disable", "--yes"}, {"wait"}} {
 		r := run(t, s.cp.KubeconfigPath, args...)
-		if r.code == 0 {
+		if r.code != 1 {
 			t.Fatalf("%v succeeded: %s", args, r)
 		}
 		mustContain(t, strings.Join(args, " "), r.stderr, "this cluster has no MachineConfig API", "HyperShift")
@@ -367,7 +367,7 @@ func TestSingleNodeAndUnknownRole(t *testing.T) {
 	}
 	mustContain(t, "plan", r.stdout, "SINGLE-NODE cluster", "API server itself are down", "master     1 node", "worker     0 nodes")
 	r = run(t, kc, "enable", "--yes", "--role", "arbiter")
-	if r.code == 0 {
+	if r.code != 1 {
 		t.Fatalf("enable --role arbiter without an arbiter pool succeeded: %s", r)
 	}
 	mustContain(t, "stderr", r.stderr, `no MachineConfigPool selects MachineConfig 99-kubens-arbiter (role "arbiter"); pools on this cluster: master, worker. Drop that role from --role`)

@@ -129,7 +129,7 @@ func TestStuckNodeIsNamed(t *testing.T) {
 
 	r := run(t, kc, "enable", "--yes", "--role", "worker", "--wait", "--stuck-after", "2s", "--timeout", "15s")
 	<-broken
-	if r.code == 0 {
+	if r.code != 1 {
 		t.Fatalf("enable --wait should time out while worker-0 is NotReady: %s", r)
 	}
 	mustContain(t, "enable --wait output", r.stdout, stuckWarning, "while updating to rendered-worker-",

@@ -107,7 +107,7 @@ func TestWrapOnRealNodes(t *testing.T) {
 	t.Run("refusals change nothing", func(t *testing.T) {
 		before := renderedOf(t, mcfg, "worker")
 		r := run(t, kc, append([]string{"wrap", "no-such.service", "--role", "worker", "--yes"}, imageFlags...)...)
-		if r.code == 0 || !strings.Contains(r.stderr, "no-such.service is not installed on") {
+		if r.code != 1 || !strings.Contains(r.stderr, "no-such.service is not installed on") {
 			t.Errorf("wrap of a missing unit: %s", r)
 		}
 		// worker-1 gets a local drop-in that changes the command.
@@ -125,7 +125,7 @@ func TestWrapOnRealNodes(t *testing.T) {
 		}
 		daemonReload(ctx, t, w1)
 		r = run(t, kc, append([]string{"wrap", "node-agent.service", "--role", "worker", "--yes"}, imageFlags...)...)
-		if r.code == 0 || !strings.Contains(r.stderr, "disagree on node-agent.service's ExecStart") || !strings.Contains(r.stderr, "--local") {
+		if r.code != 1 || !strings.Contains(r.stderr, "disagree on node-agent.service's ExecStart") || !strings.Contains(r.stderr, "--local") {
 			t.Errorf("wrap with disagreeing nodes: %s", r)
 		}
 		// A hand-made wrapper drop-in, as mkWrapperDropin writes.
@@ -134,7 +134,7 @@ func TestWrapOnRealNodes(t *testing.T) {
 		}
 		daemonReload(ctx, t, w1)
 		r = run(t, kc, append([]string{"wrap", "node-agent.service", "--role", "worker", "--yes"}, imageFlags...)...)
-		if r.code == 0 || !strings.Contains(r.stderr, "node-agent.service on node "+w1.Name+" is already wrapped") {
+		if r.code != 1 || !strings.Contains(r.stderr, "node-agent.service on node "+w1.Name+" is already wrapped") {
 			t.Errorf("wrap of a unit wrapped by hand: %s", r)
 		}
 		if err := os.Remove(local); err != nil {
