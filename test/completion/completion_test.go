@@ -29,6 +29,10 @@ var nodes = map[string]string{
 	"master-0": "master", "worker-a": "worker", "worker-b": "worker", "infra-0": "infra",
 }
 
+// printFormats are the -o values cli-runtime's PrintFlags offer, in its
+// order; the table commands add wide.
+const printFormats = "json yaml kyaml name go-template go-template-file template templatefile jsonpath jsonpath-as-json jsonpath-file"
+
 func startCluster(t *testing.T) *controlplane.ControlPlane {
 	t.Helper()
 	testenv.RequireRoot(t)
@@ -114,8 +118,8 @@ func TestCompletionFromCluster(t *testing.T) {
 		{"wait --pool", []string{"wait", "--pool", ""}, "infra master worker"},
 		{"verify --pool prefix", []string{"verify", "--pool", "in"}, "infra"},
 		{"enable --role from pools", []string{"enable", "--role", ""}, "infra master worker"},
-		{"status -o", []string{"status", "-o", ""}, "wide json yaml"},
-		{"version -o", []string{"version", "-o", ""}, "json yaml"},
+		{"status -o", []string{"status", "-o", ""}, printFormats + " wide"},
+		{"version -o", []string{"version", "-o", ""}, printFormats},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,7 +170,7 @@ func TestKubectlPluginCompletion(t *testing.T) {
 	}{
 		{[]string{"exec", "m"}, "master-0"},
 		{[]string{"wait", "--pool", ""}, "infra master worker"},
-		{[]string{"verify", "-o", ""}, "wide json yaml"},
+		{[]string{"verify", "-o", ""}, printFormats + " wide"},
 	} {
 		cmd := exec.Command(kubectl, append([]string{"__complete", "kubens"}, tc.args...)...)
 		cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", "HOME=" + t.TempDir(), "KUBECONFIG=" + cp.KubeconfigPath}
