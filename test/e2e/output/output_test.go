@@ -129,8 +129,12 @@ func versionNormalizer(t *testing.T, bin string) func(string) string {
 	byKey := regexp.MustCompile(`(?m)^(\s*"?(version|commit|date|goVersion|platform)"?: "?)[^",\n]*`)
 	text := regexp.MustCompile(`(?m)^(Version|Git commit|Build date|Go version|Platform):(\s+).*$`)
 	textKey := map[string]string{"Version": "version", "Git commit": "commit", "Build date": "date", "Go version": "goVersion", "Platform": "platform"}
+	// YAML quotes a stamp that would read as another type (a build date is
+	// a timestamp, a commit may be all digits); the placeholder needs none.
+	yamlQuoted := regexp.MustCompile(`(?m)^((version|commit|date|goVersion|platform): )"(<[a-zA-Z]+>)"$`)
 	return func(s string) string {
 		s = byKey.ReplaceAllString(s, "${1}<$2>")
+		s = yamlQuoted.ReplaceAllString(s, "${1}$3")
 		s = text.ReplaceAllStringFunc(s, func(line string) string {
 			m := text.FindStringSubmatch(line)
 			return m[1] + ":" + m[2] + "<" + textKey[m[1]] + ">"
