@@ -3,6 +3,7 @@ package change
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"sort"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
@@ -127,27 +128,18 @@ func (p *Plan) NotReaching() []PoolPlan {
 // apply patches, and creating an object that way also needs create.
 func (p *Plan) RequiredVerbs() []string {
 	var verbs []string
-	add := func(v string) {
-		for _, have := range verbs {
-			if have == v {
-				return
-			}
-		}
-		verbs = append(verbs, v)
-	}
 	for _, c := range p.Changes {
 		switch c.Action {
 		case Create:
-			add("create")
-			add("patch")
+			verbs = append(verbs, "create", "patch")
 		case Update:
-			add("patch")
+			verbs = append(verbs, "patch")
 		case Delete:
-			add("delete")
+			verbs = append(verbs, "delete")
 		}
 	}
-	sort.Strings(verbs)
-	return verbs
+	slices.Sort(verbs)
+	return slices.Compact(verbs)
 }
 
 // newPoolPlans builds the per-pool lines for the MCs in reach (pool -> MCs)
@@ -225,30 +217,24 @@ func otherEnablers(pools []mcfgv1.MachineConfigPool, mcs []mcfgv1.MachineConfig)
 // afterChanges is the set of MachineConfigs once the plan's changes are
 // made: deleted ones gone, created and updated ones as wanted.
 func afterChanges(mcs []mcfgv1.MachineConfig, changes []Change) []mcfgv1.MachineConfig {
-	replaced := map[string]*mcfgv1.MachineConfig{}
-	gone := map[string]bool{}
+	touched := map[string]bool{}
+	var wanted []mcfgv1.MachineConfig
 	for _, c := range changes {
-		switch c.Action {
-		case Create, Update, Unchanged:
-			if c.Want != nil {
-				replaced[c.Name] = c.Want
-			}
-		case Delete:
-			gone[c.Name] = true
+		switch {
+		case c.Action == Delete:
+			touched[c.Name] = true
+		case c.Action != Foreign && c.Want != nil:
+			touched[c.Name] = true
+			wanted = append(wanted, *c.Want)
 		}
 	}
-	after := make([]mcfgv1.MachineConfig, 0, len(mcs)+len(replaced))
+	after := make([]mcfgv1.MachineConfig, 0, len(mcs)+len(wanted))
 	for _, mc := range mcs {
-		if _, ok := replaced[mc.Name]; !ok && !gone[mc.Name] {
+		if !touched[mc.Name] {
 			after = append(after, mc)
 		}
 	}
-	for _, c := range changes {
-		if r, ok := replaced[c.Name]; ok && c.Want == r {
-			after = append(after, *r)
-		}
-	}
-	return after
+	return append(after, wanted...)
 }
 
 // compareMC decides what applying want over have does.
