@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	mcfgscheme "github.com/openshift/client-go/machineconfiguration/clientset/versioned/scheme"
@@ -67,11 +66,11 @@ type changeOptions struct {
 	DryRun cmdutil.DryRunStrategy
 	// PrintFlags is -o: without it, one kubectl line per MachineConfig
 	// ("... created"); with it, the objects, and the plan on stderr.
-	PrintFlags *genericclioptions.PrintFlags
+	PrintFlags *printFlags
 }
 
 func newChangeOptions() changeOptions {
-	return changeOptions{PrintFlags: genericclioptions.NewPrintFlags("").WithTypeSetter(mcfgscheme.Scheme)}
+	return changeOptions{PrintFlags: newPrintFlags(textOutput, "")}
 }
 
 func (o *changeOptions) addFlags(cmd *cobra.Command) {
@@ -79,7 +78,7 @@ func (o *changeOptions) addFlags(cmd *cobra.Command) {
 	cmdutil.AddDryRunFlag(cmd)
 	cmd.Flags().BoolVar(&o.Wait, "wait", false, "After applying, wait until every affected pool has rolled the change out (see `wait`).")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", defaultWaitTimeout, "With --wait: how long to wait before giving up.")
-	o.PrintFlags.AddFlags(cmd)
+	o.PrintFlags.addFlags(cmd, "one line per MachineConfig", "machineconfig.machineconfiguration.openshift.io/<name> per MachineConfig")
 }
 
 // complete reads --dry-run.
@@ -102,11 +101,7 @@ func (o *changeOptions) validate() error {
 	if o.PrintFlags == nil {
 		return nil
 	}
-	_, err := o.PrintFlags.ToPrinter()
-	if genericclioptions.IsNoCompatiblePrinterError(err) {
-		return fmt.Errorf("unsupported output format %q: allowed formats are %s, or leave -o out", *o.PrintFlags.OutputFormat, strings.Join(o.PrintFlags.AllowedFormats(), ", "))
-	}
-	return err
+	return o.PrintFlags.validate()
 }
 
 // humanOut is where the plan, the notes and the wait's progress go:
@@ -120,7 +115,7 @@ func (o *changeOptions) humanOut(streams genericiooptions.IOStreams) io.Writer {
 
 // structured tells whether -o asks for objects rather than lines.
 func (o *changeOptions) structured() bool {
-	return o.PrintFlags != nil && o.PrintFlags.OutputFormat != nil && *o.PrintFlags.OutputFormat != ""
+	return o.PrintFlags != nil && !o.PrintFlags.human()
 }
 
 // printResults prints what happened to each MachineConfig: by default
@@ -155,11 +150,8 @@ func (o *changeOptions) printResults(w io.Writer, results []change.Result) error
 			objs = append(objs, r.Object)
 		}
 	}
-	p, err := o.PrintFlags.ToPrinter()
-	if err != nil {
-		return err
-	}
-	if len(objs) == 1 || (len(objs) > 1 && *o.PrintFlags.OutputFormat == "name") {
+	p := o.PrintFlags.printer
+	if len(objs) == 1 || (len(objs) > 1 && o.PrintFlags.format() == "name") {
 		for _, obj := range objs {
 			if err := p.PrintObj(obj, w); err != nil {
 				return err
