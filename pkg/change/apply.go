@@ -3,7 +3,10 @@ package change
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
+	"time"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	mcfgclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
@@ -11,7 +14,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/utils/ptr"
 )
@@ -45,6 +51,39 @@ type Applier struct {
 	Client mcfgclient.Interface
 	// DryRun: client sends nothing, server sends with dryRun=All.
 	DryRun cmdutil.DryRunStrategy
+	// Backoff paces the retries of a write that failed for a passing
+	// reason (see transient); nil: about half a minute (defaultBackoff).
+	Backoff *wait.Backoff
+}
+
+// defaultBackoff retries a write for about half a minute: long enough for
+// an API server that restarts (a control-plane upgrade), short enough to
+// give a clear error when it does not come back.
+func defaultBackoff() wait.Backoff {
+	return wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Cap: 5 * time.Second, Steps: 10}
+}
+
+// transient tells the errors of an API server that is away for a moment
+// (restarting, overloaded) from answers: a retry of the same write may
+// succeed. Every write here is idempotent (a server-side apply of the same
+// body by the same field manager, a delete with a UID precondition), so a
+// retry after a write that did land changes nothing.
+func transient(err error) bool {
+	return utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) ||
+		apierrors.IsServiceUnavailable(err) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
+		apierrors.IsTooManyRequests(err)
+}
+
+// write runs one API write, again while it fails for a transient reason
+// and ctx lasts: a plan is applied whole, and an API server that restarts
+// between two of its MachineConfigs must not leave the first applied and
+// the second not.
+func (a *Applier) write(ctx context.Context, f func() error) error {
+	b := defaultBackoff()
+	if a.Backoff != nil {
+		b = *a.Backoff
+	}
+	return retry.OnError(b, func(err error) bool { return ctx.Err() == nil && transient(err) }, f)
 }
 
 // Apply makes every change of the plan, in order, and says what happened
@@ -70,6 +109,14 @@ func (a *Applier) Apply(ctx context.Context, plan *Plan) ([]Result, error) {
 			r, err = a.apply(ctx, ch.Want, ch.Have)
 		}
 		if err != nil {
+			var apiErr *APIError
+			if errors.As(err, &apiErr) {
+				for _, done := range results {
+					if done.Operation == OpCreated || done.Operation == OpConfigured || done.Operation == OpDeleted {
+						apiErr.Done = append(apiErr.Done, done.Change.Name)
+					}
+				}
+			}
 			return results, err
 		}
 		r.Change = ch
@@ -102,12 +149,26 @@ func (a *Applier) apply(ctx context.Context, mc, have *mcfgv1.MachineConfig) (Re
 	if err != nil {
 		return Result{}, err
 	}
-	opts := metav1.PatchOptions{FieldManager: FieldManager, FieldValidation: "Strict", Force: ptr.To(true)}
+	// Force takes over fields of our own config that another manager
+	// holds (`render | oc apply -f -` made it, or a hand edit). A create
+	// has nobody to take fields from, unless somebody created the object
+	// since the plan: then the conflict stops us from taking over (and
+	// labelling as ours) a config that is not ours. Another oc-kubens
+	// creating the same config at the same time is the same field manager:
+	// no conflict, and the same content.
+	opts := metav1.PatchOptions{FieldManager: FieldManager, FieldValidation: "Strict", Force: ptr.To(have != nil)}
 	if a.DryRun == cmdutil.DryRunServer {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
-	got, err := a.Client.MachineconfigurationV1().MachineConfigs().Patch(ctx, mc.Name, types.ApplyPatchType, body, opts)
+	var got *mcfgv1.MachineConfig
+	err = a.write(ctx, func() (err error) {
+		got, err = a.Client.MachineconfigurationV1().MachineConfigs().Patch(ctx, mc.Name, types.ApplyPatchType, body, opts)
+		return err
+	})
 	if err != nil {
+		if have == nil && apierrors.IsConflict(err) {
+			err = fmt.Errorf("it was created by someone else after this command read the cluster, so it was left as it is (%w); run the command again to see the new plan", err)
+		}
 		return Result{}, &APIError{Verb: "apply", Name: mc.Name, Err: err}
 	}
 	if have != nil && have.ResourceVersion == got.ResourceVersion {
@@ -126,7 +187,9 @@ func (a *Applier) delete(ctx context.Context, mc *mcfgv1.MachineConfig) (Result,
 	if a.DryRun == cmdutil.DryRunServer {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
-	err := a.Client.MachineconfigurationV1().MachineConfigs().Delete(ctx, mc.Name, opts)
+	err := a.write(ctx, func() error {
+		return a.Client.MachineconfigurationV1().MachineConfigs().Delete(ctx, mc.Name, opts)
+	})
 	switch {
 	case apierrors.IsNotFound(err):
 		return Result{Object: mc, Operation: OpGone}, nil
@@ -140,6 +203,10 @@ func (a *Applier) delete(ctx context.Context, mc *mcfgv1.MachineConfig) (Result,
 type APIError struct {
 	Verb, Name string
 	Err        error
+	// Done names the MachineConfigs of the plan that were changed before
+	// this one failed: a plan cut short is half applied until it is run
+	// again.
+	Done []string
 }
 
 func (e *APIError) Error() string { return e.Verb + " MachineConfig " + e.Name + ": " + e.Err.Error() }

@@ -3,7 +3,10 @@ package change
 import (
 	"context"
 	"errors"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	mcfgfake "github.com/openshift/client-go/machineconfiguration/clientset/versioned/fake"
@@ -12,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
@@ -161,5 +165,81 @@ func TestCheckAccess(t *testing.T) {
 	var denied *AccessDeniedError
 	if err := CheckAccess(ctx, kube, enablePlan(t).RequiredVerbs()); !errors.As(err, &denied) || len(denied.Verbs) != 1 || denied.Verbs[0] != "create" {
 		t.Fatalf("create denied: %v", err)
+	}
+}
+
+// An API server that is away for a moment (restarting) does not leave a
+// plan half applied: each write is retried while it fails for a passing
+// reason, and an answer (Forbidden above) is not retried.
+func TestApplyRetriesTransientErrors(t *testing.T) {
+	ctx := context.Background()
+	client := mcfgfake.NewClientset()
+	failures := map[string]int{}
+	client.PrependReactor("patch", "machineconfigs", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		name := a.(k8stesting.PatchActionImpl).Name
+		// The second MC of the plan meets the restart: refused, then
+		// unavailable while the server starts, then it lands.
+		if name == "99-kubens-worker" && failures[name] < 2 {
+			failures[name]++
+			if failures[name] == 1 {
+				return true, nil, syscall.ECONNREFUSED
+			}
+			return true, nil, apierrors.NewServiceUnavailable("starting")
+		}
+		return false, nil, nil
+	})
+	fast := &wait.Backoff{Duration: time.Millisecond, Factor: 1, Steps: 5}
+	results, err := (&Applier{Client: client, Backoff: fast}).Apply(ctx, enablePlan(t))
+	if err != nil || len(results) != 2 {
+		t.Fatalf("apply through a restart: %v, %d results", err, len(results))
+	}
+	if got := writes(client.Actions()); len(got) != 4 {
+		t.Errorf("writes %v, want 4 patches (one retried twice)", got)
+	}
+
+	// An API server that does not come back: the error says which configs
+	// of the plan went in before, so the caller can say the change is
+	// incomplete.
+	client = mcfgfake.NewClientset()
+	client.PrependReactor("patch", "machineconfigs", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.(k8stesting.PatchActionImpl).Name == "99-kubens-worker" {
+			return true, nil, syscall.ECONNREFUSED
+		}
+		return false, nil, nil
+	})
+	_, err = (&Applier{Client: client, Backoff: fast}).Apply(ctx, enablePlan(t))
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.Name != "99-kubens-worker" || len(apiErr.Done) != 1 || apiErr.Done[0] != "99-kubens-master" {
+		t.Fatalf("apply with the API server gone: %v (%+v)", err, apiErr)
+	}
+	if n := len(writes(client.Actions())); n != 1+fast.Steps {
+		t.Errorf("%d writes, want 1 + %d tries", n, fast.Steps)
+	}
+}
+
+// A config somebody else created between the plan and the apply is not
+// taken over: a create is applied without force, and the conflict says
+// what happened. Our own updates still take over fields with force.
+func TestApplyCreateDoesNotForce(t *testing.T) {
+	ctx := context.Background()
+	client := mcfgfake.NewClientset()
+	var forced []bool
+	client.PrependReactor("patch", "machineconfigs", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		opts := a.(k8stesting.PatchActionImpl).PatchOptions
+		forced = append(forced, opts.Force != nil && *opts.Force)
+		return true, nil, apierrors.NewConflict(schema.GroupResource{Group: mcfgv1.GroupName, Resource: "machineconfigs"}, "99-kubens-master", errors.New(`Apply failed with 1 conflict: conflict with "kubectl-edit"`))
+	})
+	_, err := (&Applier{Client: client}).Apply(ctx, enablePlan(t))
+	if err == nil || !strings.Contains(err.Error(), "created by someone else after this command read the cluster") || !apierrors.IsConflict(err) {
+		t.Fatalf("create conflict: %v", err)
+	}
+	if len(forced) != 1 || forced[0] {
+		t.Fatalf("create sent force=%v, want one unforced apply", forced)
+	}
+	forced = nil
+	old := mcfixture.Managed(mcfixture.MC("99-kubens-master", "master", nil))
+	(&Applier{Client: client}).Apply(ctx, enablePlan(t, old))
+	if len(forced) == 0 || !forced[0] {
+		t.Fatalf("update of our own config sent force=%v, want force", forced)
 	}
 }

@@ -109,6 +109,10 @@ type PoolError struct {
 	Message string
 	// Nodes holds "name (state: reason)" of degraded nodes, filled by Wait.
 	Nodes []string
+	// Waiting holds, for a paused pool, "name (where it is)" of the nodes
+	// not yet at the pool's config, filled by Wait: the ones the pause
+	// holds back.
+	Waiting []string
 }
 
 // Error states what is wrong with the pool; what to do about it is the
@@ -130,6 +134,9 @@ func (e *PoolError) Error() string {
 	}
 	if len(e.Nodes) > 0 {
 		fmt.Fprintf(&b, "; degraded nodes: %s", strings.Join(e.Nodes, ", "))
+	}
+	if len(e.Waiting) > 0 {
+		fmt.Fprintf(&b, "; not updated yet: %s", strings.Join(e.Waiting, ", "))
 	}
 	return b.String()
 }
@@ -280,13 +287,14 @@ func evaluate(pools []mcfgv1.MachineConfigPool, exps []Expectation, configs Conf
 			if c == nil || c.Status != corev1.ConditionTrue {
 				continue
 			}
-			// A node left degraded by the config before the change is a
-			// verdict once the pool has the change rendered (the old
-			// behaviour); a failed render's leftover, and the aggregate
-			// Degraded the node controller recomputes a moment later,
-			// stay leftovers through the render: the operator writes the
-			// new spec before it clears them.
-			if stale != nil && (dc.Kind != KindNodeDegraded || pp.Phase == PhaseRender) && stale(p.Name, *c) {
+			// A failed render's leftover, and the aggregate Degraded the
+			// node controller recomputes a moment later, stay leftovers
+			// through the render: the operator writes the new spec before
+			// it clears them. A node degraded when the wait started stays
+			// a leftover in both phases: the wait that the advice asks for
+			// once its cause is fixed starts before the daemon has retried
+			// the node and the operator has cleared the condition.
+			if stale != nil && stale(p.Name, *c) {
 				leftovers = append(leftovers, string(dc.Type))
 				continue
 			}
@@ -568,7 +576,7 @@ func enrich(ctx context.Context, err error, pools []mcfgv1.MachineConfigPool, li
 	}
 	for _, e := range errs {
 		pe, ok := e.(*PoolError)
-		if !ok || (pe.Kind != KindNodeDegraded && pe.Kind != KindDegraded) {
+		if !ok || (pe.Kind != KindNodeDegraded && pe.Kind != KindDegraded && pe.Kind != KindPaused) {
 			continue
 		}
 		if !listed {
@@ -577,9 +585,42 @@ func enrich(ctx context.Context, err error, pools []mcfgv1.MachineConfigPool, li
 			nodes, _ = list(ctx)
 			cancel()
 		}
+		if pe.Kind == KindPaused {
+			pe.Waiting = nodesBehind(pools, nodes, pe.Pool)
+			continue
+		}
 		pe.Nodes = DegradedNodes(pools, nodes, pe.Pool)
 	}
 	return err
+}
+
+// nodesBehind names the nodes of pool that are not yet at its config
+// (spec.configuration), with where each is: "updating" when it has been
+// handed the config, else the config it runs.
+func nodesBehind(pools []mcfgv1.MachineConfigPool, nodes []corev1.Node, pool string) []string {
+	var target string
+	for i := range pools {
+		if pools[i].Name == pool {
+			target = pools[i].Spec.Configuration.Name
+		}
+	}
+	var out []string
+	for i := range nodes {
+		n := &nodes[i]
+		if p, _ := PoolForNode(pools, n); p != pool {
+			continue
+		}
+		cur, des := n.Annotations[CurrentConfigAnnotation], n.Annotations[DesiredConfigAnnotation]
+		switch {
+		case target == "" || cur == target && n.Annotations[StateAnnotation] == "Done":
+		case des == target:
+			out = append(out, n.Name+" (updating)")
+		default:
+			out = append(out, fmt.Sprintf("%s (at %s)", n.Name, cur))
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // CurrentExpectations builds the phase-1 expectations for a wait that did

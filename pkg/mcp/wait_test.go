@@ -194,9 +194,32 @@ func TestWaitNamesDegradedNodes(t *testing.T) {
 	err := Wait(context.Background(), feed([]mcfgv1.MachineConfigPool{p}), WaitOptions{
 		Expectations: expWorker,
 		Nodes:        func(context.Context) ([]corev1.Node, error) { return nodes, nil },
+		// Degraded from the first snapshot on: judged at once.
+		StaleConditionGrace: -1,
 	})
 	var pe *PoolError
 	if !errors.As(err, &pe) || pe.Kind != KindNodeDegraded || !strings.Contains(err.Error(), "degraded nodes: w2 (Degraded: disk full)") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// A pool paused mid-rollout names the nodes the pause holds back: the one
+// still finishing its update and the one never handed the new config.
+func TestWaitNamesNodesBehindAPause(t *testing.T) {
+	p := mkPool("worker", []string{"worker"}, withSpec("r2", "99-kubens-worker"), withStatus("r1", 3, 3, 1, 0), updatingTrue, paused)
+	nodes := []corev1.Node{
+		node("w1", []string{"worker"}, "r2", "r2", "Done", ""),
+		node("w2", []string{"worker"}, "r1", "r2", "Working", ""),
+		node("w3", []string{"worker"}, "r1", "r1", "Done", ""),
+		node("m1", []string{"master"}, "m1", "m1", "Done", ""),
+	}
+	err := Wait(context.Background(), feed([]mcfgv1.MachineConfigPool{p}), WaitOptions{
+		Expectations: expWorker,
+		Nodes:        func(context.Context) ([]corev1.Node, error) { return nodes, nil },
+	})
+	var pe *PoolError
+	if !errors.As(err, &pe) || pe.Kind != KindPaused ||
+		!strings.HasSuffix(err.Error(), "is paused, so its nodes will not be updated; not updated yet: w2 (updating), w3 (at r1)") {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -348,16 +371,27 @@ func TestWaitIgnoresDegradedConditionFromBeforeTheChange(t *testing.T) {
 		t.Fatalf("new failure: err = %v", err)
 	}
 
-	// A node left degraded by the old config does not fail the wait while
-	// the change is not rendered; once it is, it does (phase 2 verdict).
+	// A node degraded when the wait starts (left by the old config, or
+	// repaired just before `wait` is run again) does not fail the wait in
+	// either phase while the grace lasts: the operator clears the
+	// condition once the daemon has retried the node. If it never does,
+	// the wait fails after the grace.
 	nodeDeg := withCondAt(mcfgv1.MachineConfigPoolNodeDegraded, true, `Node w1 is reporting: "disk full"`, failedAt)
 	notRendered := mkPool("worker", w, withSpec("rendered-worker-1", "00-worker"), withStatus("rendered-worker-1", 2, 1, 1, 1), nodeDeg)
 	renderedDeg := mkPool("worker", w, withSpec("rendered-worker-2", "00-worker", "99-kubens-worker"), withStatus("rendered-worker-1", 2, 1, 1, 1), nodeDeg)
+	repaired := mkPool("worker", w, withSpec("rendered-worker-2", "00-worker", "99-kubens-worker"), withStatus("rendered-worker-2", 2, 2, 2, 0), updatedTrue,
+		withCondAt(mcfgv1.MachineConfigPoolNodeDegraded, false, "", time.Now()))
 	var phases []string
-	err = Wait(context.Background(), feed([]mcfgv1.MachineConfigPool{notRendered}, []mcfgv1.MachineConfigPool{renderedDeg}),
+	err = Wait(context.Background(), feed([]mcfgv1.MachineConfigPool{notRendered}, []mcfgv1.MachineConfigPool{renderedDeg}, []mcfgv1.MachineConfigPool{repaired}),
 		WaitOptions{Expectations: expWorker, Progress: func(p []PoolProgress) { phases = append(phases, string(p[0].Phase)) }})
-	if !errors.As(err, &pe) || pe.Kind != KindNodeDegraded || strings.Join(phases, ",") != "Rendering,Updating" {
-		t.Fatalf("node degraded before the change: err = %v, phases %v", err, phases)
+	if err != nil || strings.Join(phases, ",") != "Rendering,Updating,Updated" {
+		t.Fatalf("node degraded before the wait, then repaired: err = %v, phases %v", err, phases)
+	}
+	start = time.Now()
+	err = Wait(context.Background(), feed([]mcfgv1.MachineConfigPool{notRendered}, []mcfgv1.MachineConfigPool{renderedDeg}),
+		WaitOptions{Expectations: expWorker, StaleConditionGrace: 200 * time.Millisecond})
+	if !errors.As(err, &pe) || pe.Kind != KindNodeDegraded || time.Since(start) < 200*time.Millisecond {
+		t.Fatalf("node degraded before the wait, never repaired: err = %v after %s", err, time.Since(start))
 	}
 
 	// A leftover that the operator never clears fails the wait after the

@@ -45,7 +45,8 @@ Fails at once, naming nodes and reasons, when a pool degrades or cannot
 render; reports a paused pool instead of hanging. A render failure already
 reported when the wait starts is given 30s for the operator to render again
 (it does about 5s after a MachineConfig changes, e.g. once the offending one
-is deleted) before it fails the wait. Keeps going when the API
+is deleted) before it fails the wait; so is a degraded node, for the operator
+to retry it once its cause is fixed. Keeps going when the API
 server goes away (single-node reboots). Progress is shown per pool.
 
 A node that does not come back from its reboot stays NotReady, with the daemon
