@@ -2,6 +2,7 @@ package change
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -39,8 +40,9 @@ func PlanEnable(snap mcp.Snapshot, req EnableRequest) (*Plan, error) {
 		return nil, err
 	}
 	existing := mcsByName(snap.MachineConfigs)
-	plan := &Plan{Verb: VerbEnable, SingleNode: singleNode(snap.Pools), Unreached: unreachedPools(snap.Pools, reach)}
+	plan := &Plan{Verb: VerbEnable, SingleNode: singleNode(snap.Pools), Compact: compact(snap.Pools), Unreached: unreachedPools(snap.Pools, reach)}
 	plan.Others, plan.ZTP = otherEnablers(snap.Pools, snap.MachineConfigs)
+	plan.Legacy = legacyConfigs(snap.Pools, snap.MachineConfigs, plan.ZTP)
 	for _, mc := range desired {
 		have := existing[mc.Name]
 		ch := Change{Name: mc.Name, Action: compareMC(have, mc), Have: have}
@@ -57,7 +59,11 @@ func PlanEnable(snap mcp.Snapshot, req EnableRequest) (*Plan, error) {
 // (*ForeignError), or would not end with kubens.service enabled on a
 // reached pool (*NotReachingError: a later config switches it off again,
 // so the pools would reboot for nothing and the wait would report
-// success). force accepts the second, never the first.
+// success), or would add kubens.service to a pool that already
+// encapsulates through the ZTP container-mount-namespace mechanism
+// (*ZTPError: two mechanisms on one node risk a Split), or whose nodes the
+// node disruption policy would not reboot (*DisruptionError). force
+// accepts all but the first.
 func (p *Plan) CheckEnable(force bool) error {
 	bad := p.NotReaching()
 	for _, ch := range p.Changes {
@@ -67,14 +73,53 @@ func (p *Plan) CheckEnable(force bool) error {
 			return &ForeignError{Existing: ch.Have}
 		}
 	}
-	if len(bad) > 0 && !force {
+	if force {
+		return nil
+	}
+	if len(bad) > 0 {
 		names := make([]string, 0, len(bad))
 		for _, pl := range bad {
 			names = append(names, pl.Name)
 		}
 		return &NotReachingError{Unit: manifests.UnitName, Pools: names}
 	}
-	return nil
+	if pools := p.ZTPAffected(); len(pools) > 0 {
+		return &ZTPError{Pools: pools, Legacy: p.Legacy}
+	}
+	return p.checkDisruption()
+}
+
+// CheckDisable refuses, without force, a plan whose nodes the node
+// disruption policy would not reboot (*DisruptionError).
+func (p *Plan) CheckDisable(force bool) error {
+	if force {
+		return nil
+	}
+	return p.checkDisruption()
+}
+
+func (p *Plan) checkDisruption() error {
+	affected := p.AffectedPools()
+	if len(affected) == 0 || p.Disruption.Reboots() {
+		return nil
+	}
+	names := make([]string, 0, len(affected))
+	for _, pl := range affected {
+		names = append(names, pl.Name)
+	}
+	return &DisruptionError{Verb: p.Verb, Disruption: p.Disruption, Pools: names}
+}
+
+// ZTPAffected lists the pools that encapsulate through the ZTP mechanism
+// already and whose merged config this change alters.
+func (p *Plan) ZTPAffected() []string {
+	var out []string
+	for _, pl := range p.AffectedPools() {
+		if slices.Contains(p.ZTP, pl.Name) {
+			out = append(out, pl.Name)
+		}
+	}
+	return out
 }
 
 // PlanDisable deletes the configs enable created (by role label, not by
@@ -103,7 +148,7 @@ func PlanDisable(snap mcp.Snapshot, roles []string) *Plan {
 			}
 		}
 	}
-	plan := &Plan{Verb: VerbDisable, SingleNode: singleNode(snap.Pools)}
+	plan := &Plan{Verb: VerbDisable, SingleNode: singleNode(snap.Pools), Compact: compact(snap.Pools)}
 	plan.Others, plan.ZTP = otherEnablers(snap.Pools, snap.MachineConfigs)
 	for _, mc := range doomed {
 		plan.Changes = append(plan.Changes, Change{Name: mc.Name, Action: Delete, Have: mc})
@@ -159,6 +204,20 @@ type ForeignError struct {
 
 func (e *ForeignError) Error() string {
 	return fmt.Sprintf("MachineConfig %s exists and was not created by oc-kubens for this purpose", e.Existing.Name)
+}
+
+// ZTPError: enable would add kubens.service to pools that already run
+// kubelet and CRI-O in the ZTP container-mount-namespace. Two mechanisms
+// each start their own namespace; whichever kubelet and CRI-O each join
+// last decides, so they can end up apart (Split), where pods lose their
+// secret and configmap mounts.
+type ZTPError struct {
+	Pools  []string
+	Legacy map[string][]LegacyConfig
+}
+
+func (e *ZTPError) Error() string {
+	return fmt.Sprintf("pool %s already encapsulates through the ZTP container-mount-namespace.service; adding %s would run two mechanisms", strings.Join(e.Pools, ", "), manifests.UnitName)
 }
 
 // NotReachingError: after the change, Unit would still not be in the

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -80,9 +81,20 @@ type Plan struct {
 	Unreached []UnreachedPool
 	// Others maps a pool to the MCs we do not manage that enable
 	// kubens.service on it; ZTP lists pools encapsulated by the ZTP unit.
-	Others     map[string][]string
-	ZTP        []string
+	Others map[string][]string
+	ZTP    []string
+	// Legacy maps a pool in ZTP to the MachineConfigs that carry the ZTP
+	// mechanism there (enable only), so that the plan can say what to
+	// remove and what else goes with it.
+	Legacy     map[string][]LegacyConfig
 	SingleNode bool
+	// Compact: every machine is a control-plane machine (three-node compact
+	// clusters, and single-node): the API server's own machines reboot.
+	Compact bool
+	// Disruption is what the node disruption policy makes the Machine
+	// Config Daemon do after the change (see SetDisruption); the zero
+	// value means it was not assessed (wrap, unwrap).
+	Disruption Disruption
 	// Wrap holds, for wrap and unwrap, each role's drop-ins before and
 	// after (in the order of Changes).
 	Wrap []*WrapTarget
@@ -176,6 +188,95 @@ func unreachedPools(pools []mcfgv1.MachineConfigPool, reach map[string][]string)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// LegacyConfig is a MachineConfig carrying the telco ZTP
+// container-mount-namespace mechanism.
+type LegacyConfig struct {
+	Name string
+	// Housekeeping: the same config also tunes kubelet housekeeping
+	// (--housekeeping-interval in its kubelet drop-in, or the
+	// OPENSHIFT_*_HOUSEKEEPING/EVICTION_MONITORING environment), which
+	// goes too when the config is removed.
+	Housekeeping bool
+}
+
+// SetDisruption records what the node disruption policy does with the
+// plan's change. enable and disable change exactly one unit,
+// kubens.service, and no file (see manifests.Render), so only a policy
+// entry for that unit can match.
+func (p *Plan) SetDisruption(pol DisruptionPolicy) {
+	p.Disruption = pol.For([]string{manifests.UnitName}, nil)
+}
+
+// DisruptionAssessed tells whether SetDisruption was called.
+func (p *Plan) DisruptionAssessed() bool {
+	return p.Disruption.Known || p.Disruption.Unknown != ""
+}
+
+// compact reports a cluster whose machines are all in the master pool
+// (schedulable masters, no workers): rebooting them takes the API server
+// down in turns, and with one machine altogether.
+func compact(pools []mcfgv1.MachineConfigPool) bool {
+	var masters, total int32
+	for _, p := range pools {
+		total += p.Status.MachineCount
+		if p.Name == "master" {
+			masters = p.Status.MachineCount
+		}
+	}
+	return total > 0 && masters == total
+}
+
+// legacyConfigs lists, for each pool in ztpPools, the input MachineConfigs
+// it selects that carry the ZTP mechanism themselves.
+func legacyConfigs(pools []mcfgv1.MachineConfigPool, mcs []mcfgv1.MachineConfig, ztpPools []string) map[string][]LegacyConfig {
+	out := map[string][]LegacyConfig{}
+	for i := range pools {
+		p := &pools[i]
+		if !slices.Contains(ztpPools, p.Name) {
+			continue
+		}
+		for j := range mcs {
+			mc := &mcs[j]
+			if mcp.IsRendered(mc) || len(mc.Spec.Config.Raw) == 0 {
+				continue
+			}
+			if ok, err := mcp.PoolSelectsMC(p, mc); err != nil || !ok {
+				continue
+			}
+			cfg, err := manifests.ReadConfig(mc.Spec.Config.Raw)
+			if err != nil || !manifests.ZTPPresent(cfg) {
+				continue
+			}
+			out[p.Name] = append(out[p.Name], LegacyConfig{Name: mc.Name, Housekeeping: tunesHousekeeping(cfg)})
+		}
+		sort.Slice(out[p.Name], func(a, b int) bool { return out[p.Name][a].Name < out[p.Name][b].Name })
+	}
+	return out
+}
+
+// tunesHousekeeping: a kubelet.service drop-in of the config sets the
+// housekeeping interval, as the ZTP configs of 2021-2023 do in the same
+// drop-in that enters the namespace, or in a 30-kubelet-interval-tuning.conf
+// beside it.
+func tunesHousekeeping(cfg manifests.Config) bool {
+	for _, u := range cfg.Systemd.Units {
+		if u.Name != "kubelet.service" {
+			continue
+		}
+		for _, d := range u.Dropins {
+			if d.Contents == nil {
+				continue
+			}
+			c := *d.Contents
+			if strings.Contains(c, "--housekeeping-interval") || strings.Contains(c, "HOUSEKEEPING_INTERVAL") ||
+				strings.Contains(c, "EVICTION_MONITORING_PERIOD") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // singleNode reports a cluster whose pools hold one machine in total: there

@@ -85,6 +85,12 @@ type NodeStatus struct {
 	State         string    `json:"state"`
 	Reason        string    `json:"reason,omitempty"`
 	Kubens        UnitState `json:"kubens"`
+	// NotRebooted: the node is Done at its current config but has not
+	// rebooted since that config was rendered (see notRebooted), while the
+	// node disruption policy lets kubens.service change without a reboot:
+	// kubelet and CRI-O may not run as the config says. Only set when
+	// Snapshot.KubensRebootless.
+	NotRebooted bool `json:"notRebooted,omitempty"`
 }
 
 // Snapshot is everything status derivation reads: one List of each kind,
@@ -93,6 +99,10 @@ type Snapshot struct {
 	Pools          []mcfgv1.MachineConfigPool
 	MachineConfigs []mcfgv1.MachineConfig
 	Nodes          []corev1.Node
+	// KubensRebootless: the node disruption policy gives kubens.service an
+	// action other than Reboot, so nodes can be Done at a config that
+	// changed it without rebooting; Derive then checks each node.
+	KubensRebootless bool
 }
 
 // configReader caches the parsed Ignition of each MC it is asked about:
@@ -309,6 +319,9 @@ func Derive(s Snapshot) Report {
 			ns.Reason = err.Error()
 		}
 		ns.Kubens = r.state(ns.CurrentConfig, manifests.UnitName)
+		if s.KubensRebootless && ns.State == "Done" && ns.CurrentConfig == ns.DesiredConfig {
+			ns.NotRebooted = notRebooted(n, r.byName[ns.CurrentConfig])
+		}
 		rep.Nodes = append(rep.Nodes, ns)
 	}
 	sort.Slice(rep.Nodes, func(i, j int) bool {
@@ -318,6 +331,29 @@ func Derive(s Snapshot) Report {
 		return rep.Nodes[i].Name < rep.Nodes[j].Name
 	})
 	return rep
+}
+
+// notRebooted tells whether the node has not restarted since its current
+// rendered config was created. Heuristic: a reboot takes the kubelet down,
+// so its Ready condition changes, and the kubelet that starts again
+// reports a new transition; a Ready condition that last changed before the
+// rendered config existed means no reboot since. It can miss (false): the
+// kubelet restarted or Ready flapped without a reboot. It says nothing
+// (false) when the condition has no transition time or the config is not
+// known. The boot ID (status.nodeInfo.bootID) is exact but needs the value
+// from before the change, which no API object keeps; the MCO's
+// MachineConfigNode objects (4.19+) record the update's reboot, but not on
+// every cluster.
+func notRebooted(n *corev1.Node, rendered *mcfgv1.MachineConfig) bool {
+	if rendered == nil || rendered.CreationTimestamp.IsZero() {
+		return false
+	}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return !c.LastTransitionTime.IsZero() && c.LastTransitionTime.Before(&rendered.CreationTimestamp)
+		}
+	}
+	return false
 }
 
 // DegradedNodes lists "name: reason" for the nodes of pool whose daemon

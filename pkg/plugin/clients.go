@@ -14,9 +14,11 @@ import (
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	mcfgclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
+	operatorclient "github.com/openshift/client-go/operator/clientset/versioned"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
@@ -36,6 +38,8 @@ type clusterClients struct {
 	disc   discovery.DiscoveryInterface
 	// meta makes metadata-only requests; see metadataClient.
 	meta metadata.Interface
+	// op reads MachineConfiguration/cluster (the node disruption policy).
+	op operatorclient.Interface
 }
 
 func newClusterClients(f *genericclioptions.ConfigFlags) (*clusterClients, error) {
@@ -67,7 +71,11 @@ func clientsForConfig(cfg *rest.Config) (*clusterClients, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &clusterClients{config: cfg, kube: kube, mcfg: mc, disc: disc}, nil
+	op, err := operatorclient.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &clusterClients{config: cfg, kube: kube, mcfg: mc, disc: disc, op: op}, nil
 }
 
 // newWarningWriter prints API warnings the way kubectl does: "Warning: ..."
@@ -110,6 +118,10 @@ func explainAPIError(err error, doing string) error {
 		return fmt.Errorf("not allowed to %s: %s. Log in as a cluster administrator (or ask one to run this)", doing, apiMessage(err))
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("cannot %s: the cluster does not accept your credentials (%s); log in again", doing, apiMessage(err))
+	case utilnet.IsConnectionRefused(err):
+		// Nothing listens at the kubeconfig's address: say what to check,
+		// as kubectl does ("did you specify the right host or port?").
+		return fmt.Errorf("cannot %s: %w. Is the cluster up, and is the server in your kubeconfig right (oc whoami --show-server)?", doing, err)
 	}
 	return fmt.Errorf("cannot %s: %w", doing, err)
 }

@@ -18,6 +18,9 @@ type DisableOptions struct {
 
 	// StuckAfter: with --wait, see WaitOptions.StuckAfter.
 	StuckAfter time.Duration
+	// Force deletes even when the node disruption policy would not reboot
+	// the nodes.
+	Force bool
 }
 
 // NewCmdDisable returns the disable command.
@@ -33,7 +36,12 @@ anyone else are never touched: when one of them keeps kubens.service enabled
 on a pool, disable says so.
 
 The Machine Config Operator then drains and REBOOTS every node of each affected
-pool, maxUnavailable at a time. Without a terminal, --yes is required.`,
+pool, maxUnavailable at a time. Without a terminal, --yes is required.
+
+When the node disruption policy of MachineConfiguration/cluster (OpenShift
+4.17+) gives kubens.service an action other than Reboot, the nodes would be
+marked updated while kubelet and CRI-O stay encapsulated: disable refuses
+unless --force. The plan shows the effective action.`,
 		Example: `  # Show the plan and ask
   oc kubens disable
 
@@ -47,6 +55,8 @@ pool, maxUnavailable at a time. Without a terminal, --yes is required.`,
 	}
 	cmd.Flags().StringArrayVar(&o.Roles, "role", nil,
 		"Only remove the MachineConfig of this role; repeat for several. Default: every MachineConfig oc-kubens manages.")
+	cmd.Flags().BoolVar(&o.Force, "force", false,
+		"Delete even when the node disruption policy would not reboot the nodes (reboot them yourself afterwards).")
 	o.changeOptions.addFlags(cmd)
 	addStuckAfterFlag(cmd, &o.StuckAfter, "With --wait: ")
 	return cmd
@@ -79,6 +89,12 @@ func (o *DisableOptions) Run(ctx context.Context) error {
 		return err
 	}
 	plan := change.PlanDisable(snap, o.Roles)
+	if err := c.assessDisruption(ctx, plan); err != nil {
+		return err
+	}
 	printPlan(o.humanOut(o.IOStreams), plan)
+	if err := phraseDisruptionRefusal(plan.CheckDisable(o.Force)); err != nil {
+		return err
+	}
 	return o.carryOut(ctx, plan, o.changeOptions, o.StuckAfter)
 }

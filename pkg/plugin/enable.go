@@ -17,6 +17,7 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/oc-kubens/oc-kubens/pkg/change"
+	"github.com/oc-kubens/oc-kubens/pkg/manifests"
 	"github.com/oc-kubens/oc-kubens/pkg/mcp"
 )
 
@@ -26,7 +27,8 @@ type EnableOptions struct {
 	clusterOptions
 
 	// Force applies even when the merge forecast says kubens.service stays
-	// off on a reached pool.
+	// off on a reached pool, when a reached pool already uses the ZTP
+	// mechanism, or when the node disruption policy would not reboot.
 	Force bool
 	// NameSuffix names our configs 99-kubens-<role>-<suffix>, for clusters
 	// where somebody else's object already has the plain name.
@@ -55,6 +57,13 @@ each by name) and shows, per pool, whether kubens.service ends up enabled and
 whether the rendered config changes at all (no change: no rollout, no reboot).
 When a config sorting later keeps the unit off, enable refuses unless --force.
 
+It also refuses unless --force when a pool already encapsulates through the
+telco ZTP container-mount-namespace.service (two mechanisms risk a Split
+node), and when the node disruption policy of MachineConfiguration/cluster
+(OpenShift 4.17+) gives kubens.service an action other than Reboot: the
+nodes would then be marked updated without the reboot that moves kubelet and
+CRI-O. The plan shows the effective action.
+
 A MachineConfig named like ours that oc-kubens did not create is never changed,
 labelled or deleted; if it does not enable the unit itself, enable refuses and
 --name-suffix names ours differently.
@@ -81,7 +90,7 @@ validation. Without a terminal, --yes is required.`,
 	cmd.Flags().StringArrayVar(&o.Roles, "role", nil,
 		"Pool role to enable it for, as for render; repeat for several. Default: master and worker. A custom pool selecting one of the roles is included.")
 	cmd.Flags().BoolVar(&o.Force, "force", false,
-		"Apply even when the merge forecast says kubens.service stays off on a pool (a later config disables it).")
+		"Apply even when the merge forecast says kubens.service stays off on a pool (a later config disables it), when a pool already uses the ZTP container-mount-namespace mechanism, or when the node disruption policy would not reboot the nodes.")
 	cmd.Flags().StringVar(&o.NameSuffix, "name-suffix", "",
 		"Name the MachineConfigs 99-kubens-<role>-<suffix>: for clusters where a 99-kubens-<role> that oc-kubens did not create exists.")
 	o.changeOptions.addFlags(cmd)
@@ -124,6 +133,9 @@ func (o *EnableOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return phraseUnselected(err)
 	}
+	if err := c.assessDisruption(ctx, plan); err != nil {
+		return err
+	}
 	human := o.humanOut(o.IOStreams)
 	printPlan(human, plan)
 	if err := phraseEnableRefusal(plan.CheckEnable(o.Force)); err != nil {
@@ -136,7 +148,12 @@ func (o *EnableOptions) Run(ctx context.Context) error {
 func phraseEnableRefusal(err error) error {
 	var foreign *change.ForeignError
 	var notReaching *change.NotReachingError
+	var ztp *change.ZTPError
 	switch {
+	case errors.As(err, &ztp):
+		return fmt.Errorf("refusing to enable: pool %s already runs kubelet and CRI-O in the ZTP %s (see the WARNING above); a second mechanism risks a Split node, "+
+			"where pods lose their secret and configmap mounts. Nothing was changed. Remove the ZTP MachineConfigs named above first, or re-run with --force to apply anyway",
+			strings.Join(ztp.Pools, ", "), manifests.ZTPUnitName)
 	case errors.As(err, &foreign):
 		name := foreign.Existing.Name
 		return fmt.Errorf("MachineConfig %s exists and was not created by oc-kubens (it holds %s); oc-kubens never changes, takes over or deletes other people's configs. "+
@@ -146,7 +163,31 @@ func phraseEnableRefusal(err error) error {
 		return fmt.Errorf("refusing to enable: %s would still not be enabled on pool %s after this change (see the WARNING above), so nothing was changed. "+
 			"Fix or remove the config that decides it, or re-run with --force to apply anyway", notReaching.Unit, strings.Join(notReaching.Pools, ", "))
 	}
-	return err
+	return phraseDisruptionRefusal(err)
+}
+
+// phraseDisruptionRefusal says what to do about a node disruption policy
+// that would leave the nodes unrebooted.
+func phraseDisruptionRefusal(err error) error {
+	var d *change.DisruptionError
+	if !errors.As(err, &d) {
+		return err
+	}
+	return fmt.Errorf("refusing to %s: the node disruption policy in MachineConfiguration/cluster gives %s the action %s, so the Machine Config Operator would mark the nodes of pool %s updated "+
+		"WITHOUT rebooting them, and kubelet and CRI-O would stay where they are while the cluster looks done. Nothing was changed. "+
+		"Remove that entry from spec.nodeDisruptionPolicy (oc edit machineconfiguration cluster), or re-run with --force and reboot each node yourself afterwards",
+		d.Verb, strings.Join(d.Disruption.Matched, ", "), d.Disruption.Describe(), strings.Join(d.Pools, ", "))
+}
+
+// assessDisruption reads the node disruption policy and records in the
+// plan what it does with the change.
+func (c *clusterClients) assessDisruption(ctx context.Context, plan *change.Plan) error {
+	pol, err := change.ReadDisruptionPolicy(ctx, c.op)
+	if err != nil {
+		return explainAPIError(err, "read the node disruption policy (MachineConfiguration/cluster)")
+	}
+	plan.SetDisruption(pol)
+	return nil
 }
 
 // carryOut is what enable, disable, wrap and unwrap do once the plan is
@@ -238,7 +279,13 @@ func phraseApplyError(err error) error {
 	if apiErr.Verb == "delete" {
 		doing = "deleting"
 	}
-	return fmt.Errorf("%s MachineConfig %s: %w", doing, apiErr.Name, apiErr.Err)
+	if len(apiErr.Done) > 0 {
+		// Half the plan is in: say so, and how to finish (a run again
+		// sends only what is missing).
+		return fmt.Errorf("%s MachineConfig %s: %w; %s had already been changed, so the change is incomplete: run the same command again to finish it",
+			doing, apiErr.Name, apiErr.Err, strings.Join(apiErr.Done, ", "))
+	}
+	return fmt.Errorf("%s MachineConfig %s: %w; nothing was changed", doing, apiErr.Name, apiErr.Err)
 }
 
 // confirmPlan asks on a terminal, and refuses without --yes elsewhere: an

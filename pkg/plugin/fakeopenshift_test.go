@@ -13,6 +13,7 @@ import (
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	mcfgfake "github.com/openshift/client-go/machineconfiguration/clientset/versioned/fake"
+	operatorfake "github.com/openshift/client-go/operator/clientset/versioned/fake"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -40,6 +41,7 @@ type fakeOpenShift struct {
 	mcfg *mcfgfake.Clientset
 	meta *metafake.FakeMetadataClient
 	disc *fakediscovery.FakeDiscovery
+	op   *operatorfake.Clientset
 	out  *lockedBuffer
 
 	mu     sync.Mutex
@@ -59,6 +61,7 @@ func newFakeOpenShift(t testing.TB, objs ...runtime.Object) *fakeOpenShift {
 	f := &fakeOpenShift{
 		kube:     kubefake.NewClientset(),
 		mcfg:     mcfgfake.NewClientset(objs...),
+		op:       operatorfake.NewSimpleClientset(),
 		out:      &lockedBuffer{},
 		denied:   map[string]bool{},
 		watching: make(chan struct{}, 16),
@@ -144,7 +147,7 @@ func (f *fakeOpenShift) deny(verbs ...string) {
 
 func (f *fakeOpenShift) options() clusterOptions {
 	return clusterOptions{
-		clients:   &clusterClients{kube: f.kube, mcfg: f.mcfg, disc: f.disc, meta: f.meta},
+		clients:   &clusterClients{kube: f.kube, mcfg: f.mcfg, disc: f.disc, meta: f.meta, op: f.op},
 		IOStreams: genericiooptions.IOStreams{In: strings.NewReader(""), Out: f.out, ErrOut: f.out},
 	}
 }

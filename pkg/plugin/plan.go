@@ -3,6 +3,7 @@ package plugin
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -129,7 +130,12 @@ func printPlan(w io.Writer, p *change.Plan) {
 			}
 			fmt.Fprintf(w, "    %-10s %s, maxUnavailable %d, via %s%s\n", pl.Name, plural(pl.Machines, "node", "nodes"),
 				pl.MaxUnavailable, strings.Join(pl.MCs, ", "), extra)
-			fmt.Fprintf(w, "               after: %s\n", outcomeNote(pl.Outcome))
+			note := outcomeNote(pl.Outcome)
+			if !p.Disruption.Reboots() {
+				// The node disruption policy decides, not the new config.
+				note = strings.Replace(note, "nodes REBOOT", "nodes NOT rebooted (node disruption policy)", 1)
+			}
+			fmt.Fprintf(w, "               after: %s\n", note)
 		}
 	}
 	for _, u := range p.Unreached {
@@ -153,6 +159,9 @@ func printPlan(w io.Writer, p *change.Plan) {
 		fmt.Fprintf(w, "Note: pool %s uses the ZTP %s, which already encapsulates kubelet and CRI-O; kubens.service is not needed there.\n",
 			pool, manifests.ZTPUnitName)
 	}
+	if p.Verb == change.VerbEnable {
+		printLegacyNotes(w, p)
+	}
 	if p.Verb == change.VerbWrap {
 		printWrapNotes(w, p.Pools)
 	}
@@ -170,14 +179,83 @@ func printPlan(w io.Writer, p *change.Plan) {
 	}
 	var nodes int32
 	names := make([]string, 0, len(affected))
+	masterAffected := false
 	for _, pl := range affected {
 		nodes += pl.Machines
 		names = append(names, pl.Name)
+		masterAffected = masterAffected || pl.Name == "master"
+	}
+	if p.DisruptionAssessed() {
+		printDisruption(w, p.Disruption)
+	}
+	if !p.Disruption.Reboots() {
+		fmt.Fprintf(w, "WARNING: the Machine Config Operator will mark every node of pools %s (%s) updated WITHOUT rebooting it (action %s): "+
+			"kubelet and CRI-O stay in the mount namespace they run in now until each node reboots.\n",
+			strings.Join(names, ", "), plural(nodes, "node", "nodes"), p.Disruption.Describe())
+		return
 	}
 	fmt.Fprintf(w, "WARNING: the Machine Config Operator will drain and REBOOT every node of pools %s (%s), maxUnavailable at a time.\n",
 		strings.Join(names, ", "), plural(nodes, "node", "nodes"))
-	if p.SingleNode {
+	switch {
+	case p.SingleNode:
 		fmt.Fprintln(w, "WARNING: this is a SINGLE-NODE cluster: its only node reboots, so every workload and the API server itself are down until it is back (often 10 minutes or more).")
+	case p.Compact && masterAffected:
+		fmt.Fprintln(w, "WARNING: this is a COMPACT cluster (every node is a control-plane node): the API server on each node goes away while that node reboots, "+
+			"and with maxUnavailable above 1 the whole API can be down at once; commands may lose their connection meanwhile.")
+	}
+}
+
+// printDisruption says what the node disruption policy
+// (MachineConfiguration/cluster, OpenShift 4.17+) does with the change.
+func printDisruption(w io.Writer, d change.Disruption) {
+	switch {
+	case !d.Known:
+		fmt.Fprintf(w, "Node disruption: UNKNOWN (%s): the nodes reboot unless a node disruption policy for %s says otherwise; check with: oc get machineconfiguration cluster -o yaml\n",
+			d.Unknown, manifests.UnitName)
+	case !d.Reboots():
+		fmt.Fprintf(w, "WARNING: node disruption policy (MachineConfiguration/cluster): %s -> %s: nodes will NOT reboot, so the change does not take effect until they do.\n",
+			strings.Join(d.Matched, ", "), d.Describe())
+	case len(d.Matched) > 0:
+		fmt.Fprintf(w, "Node disruption: Reboot (node disruption policy: %s -> Reboot)\n", strings.Join(d.Matched, ", "))
+	default:
+		fmt.Fprintf(w, "Node disruption: Reboot (no node disruption policy covers %s)\n", manifests.UnitName)
+	}
+}
+
+// printLegacyNotes says, for each pool already in the ZTP mechanism, which
+// configs carry it and what else goes when they are removed; for pools the
+// change reaches, that two mechanisms risk a Split.
+func printLegacyNotes(w io.Writer, p *change.Plan) {
+	affected := p.ZTPAffected()
+	reached := map[string]bool{}
+	for _, pl := range p.Pools {
+		reached[pl.Name] = true
+	}
+	for _, pool := range p.ZTP {
+		if !reached[pool] {
+			continue // not this change's business
+		}
+		legacy := p.Legacy[pool]
+		names := make([]string, 0, len(legacy))
+		var tuning []string
+		for _, l := range legacy {
+			names = append(names, l.Name)
+			if l.Housekeeping {
+				tuning = append(tuning, l.Name)
+			}
+		}
+		if slices.Contains(affected, pool) {
+			fmt.Fprintf(w, "WARNING: pool %s would run two encapsulation mechanisms (the ZTP %s and %s): each makes its own mount namespace, and if kubelet and CRI-O end up in different ones the node is Split and pods lose their secret and configmap mounts.\n",
+				pool, manifests.ZTPUnitName, manifests.UnitName)
+		}
+		if len(names) > 0 {
+			fmt.Fprintf(w, "Note: to move pool %s from ZTP to %s, remove %s first (oc delete machineconfig %s); that alone reboots the pool.\n",
+				pool, manifests.UnitName, strings.Join(names, ", "), strings.Join(names, " "))
+		}
+		if len(tuning) > 0 {
+			fmt.Fprintf(w, "WARNING: %s also carries kubelet housekeeping tuning (--housekeeping-interval, OPENSHIFT_MAX_HOUSEKEEPING_INTERVAL_DURATION): removing it drops that tuning too; keep it in a MachineConfig of its own first.\n",
+				strings.Join(tuning, ", "))
+		}
 	}
 }
 

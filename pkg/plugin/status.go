@@ -11,6 +11,8 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
 
+	"github.com/oc-kubens/oc-kubens/pkg/change"
+	"github.com/oc-kubens/oc-kubens/pkg/manifests"
 	"github.com/oc-kubens/oc-kubens/pkg/mcp"
 )
 
@@ -37,8 +39,15 @@ Kubernetes mount namespace (oc kubens wrap). -o wide adds one line per node.
 Reads only API objects, whatever the node count: the pools, the input
 MachineConfigs the pools select (listed by the pools' selectors, so the
 hundreds of old rendered configs of a long-lived cluster are never sent),
-the nodes, and only the rendered configs that pools and nodes name. It runs
-no pods. To check the nodes themselves, use 'oc kubens verify'.`,
+the nodes, and only the rendered configs that pools and nodes name, and
+MachineConfiguration/cluster for its node disruption policy. It runs no pods.
+To check the nodes themselves, use 'oc kubens verify'.
+
+When that policy gives kubens.service an action other than Reboot (OpenShift
+4.17+), the nodes are marked updated without a reboot: status then warns, and
+flags each node that has not rebooted since its current config was rendered
+(NOT REBOOTED in -o wide, notRebooted in -o json; judged by its Ready
+condition's last transition, a heuristic).`,
 		Example: `  # Per pool
   oc kubens status
 
@@ -76,10 +85,20 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	// The nodes are read for every output that shows them: all but the
 	// default table and -o name.
 	p := o.PrintFlags
-	snap, err := o.clients.inputSnapshot(ctx, !(p.human() && !p.isWide()) && p.format() != "name")
+	// A node disruption policy that lets kubens.service change without a
+	// reboot can leave nodes Done but not as their config says: then the
+	// nodes are read for every output, to flag those.
+	pol, err := change.ReadDisruptionPolicy(ctx, o.clients.op)
+	if err != nil {
+		return explainAPIError(err, "read the node disruption policy (MachineConfiguration/cluster)")
+	}
+	disruption := pol.For([]string{manifests.UnitName}, nil)
+	rebootless := disruption.Known && !disruption.Reboots()
+	snap, err := o.clients.inputSnapshot(ctx, rebootless || !(p.human() && !p.isWide()) && p.format() != "name")
 	if err != nil {
 		return err
 	}
+	snap.KubensRebootless = rebootless
 	if err := o.clients.addRenderedConfigs(ctx, &snap); err != nil {
 		return err
 	}
@@ -91,7 +110,31 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 		}
 		return p.printReport(o.Out, &rep, named(poolKind, pools...))
 	}
-	return printStatus(o.Out, p.notes(o.Out, o.ErrOut), rep, p.isWide(), p.NoHeaders)
+	notes := p.notes(o.Out, o.ErrOut)
+	if err := printStatus(o.Out, notes, rep, p.isWide(), p.NoHeaders); err != nil {
+		return err
+	}
+	if rebootless {
+		printNotRebooted(notes, rep, disruption)
+	}
+	return nil
+}
+
+// printNotRebooted warns about the node disruption policy and names the
+// nodes that are Done without a reboot since their config was rendered.
+func printNotRebooted(w io.Writer, rep mcp.Report, d change.Disruption) {
+	var names []string
+	for _, n := range rep.Nodes {
+		if n.NotRebooted {
+			names = append(names, n.Name)
+		}
+	}
+	fmt.Fprintf(w, "WARNING: the node disruption policy in MachineConfiguration/cluster gives %s the action %s: the Machine Config Operator marks nodes updated without rebooting them, so kubelet and CRI-O keep the mount namespace they were started in.\n",
+		strings.Join(d.Matched, ", "), d.Describe())
+	if len(names) > 0 {
+		fmt.Fprintf(w, "WARNING: NOT REBOOTED since their current config was rendered: %s. KUBENS above is what their config says, not what runs; check with 'oc kubens verify', and reboot them to apply it.\n",
+			strings.Join(names, ", "))
+	}
 }
 
 func yesNo(b bool) string {
@@ -148,8 +191,12 @@ func printStatus(w, notes io.Writer, rep mcp.Report, wide, noHeaders bool) error
 		fmt.Fprintln(tw, "NODE\tPOOL\tKUBENS\tSTATE\tCURRENT\tDESIRED\tREASON")
 	}
 	for _, n := range rep.Nodes {
+		reason := n.Reason
+		if n.NotRebooted && reason == "" {
+			reason = "NOT REBOOTED since its config was rendered (node disruption policy)"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, dash(n.Pool), n.Kubens, dash(n.State),
-			dash(n.CurrentConfig), dash(n.DesiredConfig), dash(n.Reason))
+			dash(n.CurrentConfig), dash(n.DesiredConfig), dash(reason))
 	}
 	return tw.Flush()
 }

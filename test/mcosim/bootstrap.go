@@ -127,6 +127,9 @@ func (m *MCO) firstBoot(ctx context.Context, nodes []*corev1.Node, pools []*mcfg
 				// here, it saves a write per node on large clusters.
 				a[ControlPlaneTopologyAnnotation] = string(m.topology)
 				err := m.patchNode(ctx, w[0], a, nil)
+				if err == nil {
+					m.setBooted(w[0], w[1])
+				}
 				if err != nil {
 					select {
 					case errs <- fmt.Errorf("node %s: %w", w[0], err):

@@ -6,10 +6,13 @@ import (
 	"time"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	opv1 "github.com/openshift/api/operator/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/client-go/util/retry"
 )
 
 // syncDaemon plays the Machine Config Daemon of one node: firstboot at the
@@ -48,7 +51,11 @@ func (m *MCO) syncDaemon(ctx context.Context, name string) error {
 			return nil
 		}
 		m.opts.Logf("mcosim: node %s first boot at %s", name, pool.Spec.Configuration.Name)
-		return m.patchNode(ctx, name, firstBootAnnotations(pool.Spec.Configuration.Name), nil)
+		if err := m.patchNode(ctx, name, firstBootAnnotations(pool.Spec.Configuration.Name), nil); err != nil {
+			return err
+		}
+		m.setBooted(name, pool.Spec.Configuration.Name)
+		return nil
 	}
 	if held != "" {
 		if state != StateDegraded || reason != held {
@@ -175,24 +182,39 @@ func (m *MCO) update(ctx context.Context, name, target string) error {
 		return m.failUpdate(ctx, name, fmt.Sprintf("failed to parse MachineConfig %s: %v", target, err), err)
 	}
 	mach, isMachine := m.machine(name)
+	// The MCD diffs against the config the node is at (update.go
+	// update(oldConfig, newConfig)): stale files and units go, and the
+	// node disruption policy looks at what changed.
 	var current []byte
-	if isMachine {
-		// The MCD diffs against the config the node is at (update.go
-		// update(oldConfig, newConfig)): stale files and units go.
+	actions := rebootAction
+	policy, err := m.readDisruptionPolicy(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the node disruption policy: %w", err)
+	}
+	if isMachine || policy != nil {
 		old, err := m.renderedConfig(ctx, n.Annotations[CurrentConfigAnnotation])
 		if err != nil {
 			return m.failUpdate(ctx, name, fmt.Sprintf("failed to get MachineConfig %s: %v", n.Annotations[CurrentConfigAnnotation], err), err)
 		}
 		current = old.Spec.Config.Raw
+		if actions, err = disruptionActions(old.Spec, rendered.Spec, policy); err != nil {
+			return m.failUpdate(ctx, name, fmt.Sprintf("calculating node disruption actions: %v", err), err)
+		}
+	}
+	reboot := hasActionType(actions, opv1.RebootStatusAction)
+	if !reboot {
+		m.opts.Logf("mcosim: node %s: node disruption policy: %s, no reboot", name, describeActions(actions))
 	}
 	if err := m.step(ctx, name, m.opts.StepDelay); err != nil {
 		return err
 	}
-	if drainRequired(n) {
+	// isDrainRequiredForNodeDisruptionActions: only Reboot and Drain drain.
+	switch {
+	case (reboot || hasActionType(actions, opv1.DrainStatusAction)) && drainRequired(n):
 		if err := m.requestDrain(ctx, name, drainValue(drainVerbDrain, target), drainTimeout); err != nil {
 			return m.failUpdate(ctx, name, err.Error(), err)
 		}
-	} else {
+	case reboot || hasActionType(actions, opv1.DrainStatusAction):
 		m.opts.Logf("mcosim: node %s: drain not required, skipping", name)
 	}
 	if err := m.step(ctx, name, m.opts.StepDelay); err != nil { // the file writes
@@ -204,6 +226,15 @@ func (m *MCO) update(ctx context.Context, name, target string) error {
 			return m.failUpdate(ctx, name, fmt.Sprintf("failed to update files and units: %v", err), err)
 		}
 	}
+	if !reboot {
+		// performPostConfigChangeNodeDisruptionAction: run the actions,
+		// then straight to Done; kubelet and CRI-O stay as they were
+		// booted.
+		if err := runDisruptionActions(ctx, mach, isMachine, actions); err != nil {
+			return m.failUpdate(ctx, name, err.Error(), err)
+		}
+		return m.complete(ctx, name, target)
+	}
 	if err := m.patchNode(ctx, name, rebootingAnnotations(), nil); err != nil {
 		return err
 	}
@@ -212,6 +243,7 @@ func (m *MCO) update(ctx context.Context, name, target string) error {
 		if err := sleep(ctx, m.opts.RebootDuration); err != nil {
 			return err
 		}
+		m.markBooted(ctx, name)
 	} else {
 		var err error
 		if isMachine {
@@ -233,9 +265,54 @@ func (m *MCO) update(ctx context.Context, name, target string) error {
 	}
 	m.mu.Lock()
 	m.rebooted[name] = target
+	m.booted[name] = target
 	m.mu.Unlock()
 	m.opts.Logf("mcosim: node %s rebooted after %s", name, time.Since(start).Round(time.Millisecond))
 	return m.complete(ctx, name, target)
+}
+
+// BootedConfig is the rendered config the node last booted with (first
+// boot or the last reboot the daemon did): what its kubelet and CRI-O
+// really run with, which differs from currentConfig after an update the
+// node disruption policy applied without a reboot. false when the
+// simulator has not seen the node boot.
+func (m *MCO) BootedConfig(node string) (string, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.booted[node]
+	return c, ok
+}
+
+func (m *MCO) setBooted(node, config string) {
+	m.mu.Lock()
+	m.booted[node] = config
+	m.mu.Unlock()
+}
+
+// markBooted is what an object-only node with a Ready condition shows
+// after its simulated reboot, as a kubelet that starts again reports it: a
+// new boot ID and the Ready condition's last transition now (it was
+// NotReady meanwhile). Nodes without a Ready condition stay as they are.
+func (m *MCO) markBooted(ctx context.Context, name string) {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		n, err := m.kube.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		c := readyCondition(n)
+		if c == nil {
+			return nil
+		}
+		now := metav1.Now()
+		c.LastTransitionTime, c.LastHeartbeatTime = now, now
+		n.Status.NodeInfo.BootID = string(uuid.NewUUID())
+		_, err = m.kube.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		// Only what status shows of the boot; the update goes on.
+		m.opts.Logf("mcosim: node %s: recording its boot: %v", name, err)
+	}
 }
 
 // machine is the node as a machine whose files the daemon writes, when the

@@ -141,6 +141,17 @@
 //     isConfigReconcilable's; at first boot they are Ignition's to write.
 //     Not simulated: orig-file backups and restores, the forcefile, SSH
 //     keys, kernel arguments, extensions, the OS image.
+//   - disruption.go: the node disruption policy of MachineConfiguration/
+//     cluster (operator.openshift.io/v1, 4.17+), as update.go
+//     calculatePostConfigChangeNodeDisruptionAction(FromMCDiffs) applies it:
+//     the units and file paths that changed between the node's current and
+//     new rendered config, matched by unit name and closest file path; any
+//     uncovered change or Reboot action reboots. Otherwise the daemon drains
+//     only for Drain, runs Reload/Restart/DaemonReload through a machine's
+//     systemd, and goes to Done without a reboot (no Rebooter call), so
+//     kubelet and CRI-O stay as they were booted (BootedConfig). Read from
+//     spec.nodeDisruptionPolicy (no operator loop fills the status here), and
+//     without the operator's default policies; no object: always reboot.
 //   - drain.go: drainRequired is pkg/daemon/drain.go drainRequired with
 //     pkg/daemon/daemon.go getControlPlaneTopology (no drain when the node's
 //     controlPlaneTopology annotation is SingleReplica; missing or unknown

@@ -13,6 +13,7 @@ import (
 	mcfgclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
 	mcfginformers "github.com/openshift/client-go/machineconfiguration/informers/externalversions"
 	mcfglisters "github.com/openshift/client-go/machineconfiguration/listers/machineconfiguration/v1"
+	operatorclient "github.com/openshift/client-go/operator/clientset/versioned"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -119,6 +120,7 @@ type MCO struct {
 	opts   Options
 	kube   kubernetes.Interface
 	mcfg   mcfgclient.Interface
+	op     operatorclient.Interface // MachineConfiguration/cluster
 	reboot Rebooter
 
 	ctx    context.Context
@@ -142,6 +144,7 @@ type MCO struct {
 	degradeOnUpdate map[string]string // node -> reason, armed for its next update
 	inflight        map[string]bool   // nodes with an update under way
 	rebooted        map[string]string // node -> config it rebooted into, until recorded
+	booted          map[string]string // node -> config its machine last booted with
 	pending         map[string]*pendingWrite
 	stopped         bool
 	renderHeld      map[string]bool   // pool -> renders held (HoldRender)
@@ -175,11 +178,15 @@ func Start(ctx context.Context, cfg *rest.Config, r Rebooter, o Options) (*MCO, 
 	if err != nil {
 		return nil, err
 	}
+	op, err := operatorclient.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if isNil(r) {
 		r = nil
 	}
 	m := &MCO{
-		opts: o, kube: kube, mcfg: mcfg, reboot: r,
+		opts: o, kube: kube, mcfg: mcfg, op: op, reboot: r,
 		renderQueue:     newQueue("render"),
 		poolQueue:       newQueue("node"),
 		daemonQueue:     newQueue("daemon"),
@@ -189,6 +196,7 @@ func Start(ctx context.Context, cfg *rest.Config, r Rebooter, o Options) (*MCO, 
 		degradeOnUpdate: map[string]string{},
 		inflight:        map[string]bool{},
 		rebooted:        map[string]string{},
+		booted:          map[string]string{},
 		pending:         map[string]*pendingWrite{},
 		renderHeld:      map[string]bool{},
 		synced:          map[string]uint64{},

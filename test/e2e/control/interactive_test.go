@@ -86,7 +86,9 @@ func TestOtherEnablersAndZTP(t *testing.T) {
 	mk("99-custom-enable-kubens-worker", "worker", "kubens.service")
 	mk("01-container-mount-ns-and-kubelet-conf-master", "master", "container-mount-namespace.service")
 
-	r := run(t, kc, "enable", "--yes", "--wait", "--timeout", "2m")
+	// --force: master is in ZTP, which enable refuses on its own (two
+	// mechanisms; see hazards_test.go).
+	r := run(t, kc, "enable", "--yes", "--wait", "--force", "--timeout", "2m")
 	if r.code != 0 {
 		t.Fatal(r)
 	}

@@ -113,6 +113,7 @@ func TestCRDsEstablished(t *testing.T) {
 	for _, name := range []string{
 		"machineconfigs.machineconfiguration.openshift.io",
 		"machineconfigpools.machineconfiguration.openshift.io",
+		"machineconfigurations.operator.openshift.io", // the node disruption policy
 	} {
 		crd, err := dyn.Resource(gvr).Get(context.Background(), name, metav1.GetOptions{})
 		if err != nil {

@@ -46,11 +46,17 @@ const (
 
 // CRDFiles are the CRD manifests installed, relative to the module. The
 // MachineConfigPool manifest is the variant for self-managed clusters (the
-// other variants are for HyperShift hosted control planes).
+// other variants are for HyperShift hosted control planes). The
+// MachineConfiguration (operator.openshift.io/v1) is the Default feature
+// set's, as on a 4.17+ cluster: it carries the node disruption policy.
 var CRDFiles = []string{
 	crdDir + "/0000_80_machine-config_01_machineconfigs.crd.yaml",
 	crdDir + "/0000_80_machine-config_01_machineconfigpools-SelfManagedHA.crd.yaml",
+	operatorCRDDir + "/0000_80_machine-config_01_machineconfigurations-Default.crd.yaml",
 }
+
+// operatorCRDDir holds the operator.openshift.io CRDs.
+const operatorCRDDir = "operator/v1/zz_generated.crd-manifests"
 
 var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 
