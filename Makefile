@@ -23,5 +23,5 @@ export CGO_ENABLED ?= 0
 include $(sort $(wildcard mk/*.mk))
 
 .PHONY: test
-## test: everything CI runs: lint, unit tests, then the integration suites on a real local cluster
-test: lint unit integration
+## test: everything CI runs: lint, unit tests, 60 s of fuzzing, then the integration suites on a real local cluster
+test: lint unit fuzz integration

@@ -4,6 +4,7 @@
 #                commit and build date
 #   make unit    go test over ./pkg ./cmd ./internal: seconds, no cluster, no root
 #   make lint    gofmt check, go vet, staticcheck (pinned in tools/go.mod)
+#   make fuzz    fuzz render's command line for FUZZTIME (60s; part of make test)
 #   make clean   remove bin/ and dist/ (the .cache/ of cluster binaries stays)
 
 BIN_DIR := $(REPO_ROOT)/bin
@@ -43,6 +44,15 @@ build:
 ## unit: unit tests (no cluster, no root); the binary tests use bin/oc-kubens
 unit: build
 	OC_KUBENS_BIN=$(PLUGIN_BIN) $(GO) test $(UNIT_PKGS)
+
+# How long `make fuzz` fuzzes. New crashers land in
+# pkg/plugin/testdata/fuzz/FuzzRenderArgs/, which plain `go test` replays.
+FUZZTIME ?= 60s
+
+.PHONY: fuzz
+## fuzz: fuzz render's command line for FUZZTIME (default 60s): no panic, every error one line
+fuzz:
+	$(GO) test ./pkg/plugin -run '^$$' -fuzz '^FuzzRenderArgs$$' -fuzztime $(FUZZTIME)
 
 .PHONY: lint
 ## lint: gofmt, go vet and staticcheck over the main module

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 )
@@ -76,11 +78,45 @@ func reportError(w io.Writer, err error, interrupted bool) int {
 		fmt.Fprintln(w, "error: interrupted")
 		return exitInterrupted
 	}
-	msg := strings.TrimSpace(err.Error())
+	msg := singleLine(err.Error())
 	var uerr *usageError
 	if errors.As(err, &uerr) {
 		msg = fmt.Sprintf("%s (see '%s --help')", msg, uerr.cmdPath)
 	}
 	fmt.Fprintf(w, "error: %s\n", msg)
 	return code
+}
+
+// kubectl's jsonpath printer follows its error with a multi-line dump of
+// the whole object; the first sentence says what is wrong.
+const jsonpathDebugDump = "Printing more information for debugging the template:"
+
+// singleLine makes an error message one printable line: the lines of a
+// multi-line error (errors.Join, kubectl's printers) joined with "; ", and
+// control characters (a newline or a terminal escape sequence in a flag
+// value, a node name or a termination message) shown escaped, never sent
+// raw to the terminal.
+func singleLine(msg string) string {
+	if i := strings.Index(msg, jsonpathDebugDump); i >= 0 {
+		msg = msg[:i]
+	}
+	var parts []string
+	for _, l := range strings.Split(msg, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	msg = strings.Join(parts, "; ")
+	var b strings.Builder
+	for _, r := range msg {
+		switch {
+		case r == utf8.RuneError:
+			b.WriteString(`\ufffd`)
+		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029':
+			fmt.Fprintf(&b, "\\x%02x", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -62,18 +63,22 @@ type podRunFlags struct {
 	Parallelism     int
 	Timeout         time.Duration
 	Keep            bool
+	// parallelismFlag tells a --parallelism 0 given (an error) from none
+	// (0: the engine sizes it to the node count).
+	parallelismFlag *pflag.Flag
 }
 
 func (o *podRunFlags) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	addDebugPodFlags(cmd, &o.Image, &o.ImagePullPolicy)
-	f.IntVar(&o.Parallelism, "parallelism", verify.DefaultParallelism, "How many nodes to probe at once (pods on nodes already NotReady do not count).")
+	f.IntVar(&o.Parallelism, "parallelism", 0, fmt.Sprintf("How many nodes to probe at once (pods on nodes already NotReady do not count). Default: %d, or a fifth of the nodes when that is more, at most %d.", verify.DefaultParallelism, verify.MaxAutoParallelism))
+	o.parallelismFlag = f.Lookup("parallelism")
 	f.DurationVar(&o.Timeout, "timeout", verify.DefaultTimeout, "How long each node's probe may take, image pull included; a node that takes longer is Unknown(Timeout), or Unknown(NodeNotReady).")
 	f.BoolVar(&o.Keep, "keep", false, "Keep the temporary namespace and its pods for debugging (they stop by themselves after --timeout plus 30s).")
 }
 
 func (o *podRunFlags) validate() error {
-	if o.Parallelism < 1 {
+	if o.Parallelism < 0 || o.Parallelism == 0 && o.parallelismFlag != nil && o.parallelismFlag.Changed {
 		return usageErr(fmt.Errorf("--parallelism must be at least 1, got %d", o.Parallelism))
 	}
 	if o.Timeout < time.Second {
@@ -133,7 +138,15 @@ func (o *nodeSelection) selectNodes(ctx context.Context, clients *clusterClients
 		var names []string
 		for _, p := range pools.Items {
 			names = append(names, p.Name)
-			found = found || p.Name == o.Pool
+			if p.Name != o.Pool {
+				continue
+			}
+			found = true
+			// A nodeSelector that does not parse selects no node: say
+			// why, not "no nodes matched".
+			if _, err := metav1.LabelSelectorAsSelector(p.Spec.NodeSelector); err != nil {
+				return nil, fmt.Errorf("pool %s: invalid nodeSelector: %w; fix it with: oc edit mcp %s", p.Name, err, p.Name)
+			}
 		}
 		if !found {
 			return nil, fmt.Errorf("MachineConfigPool %q not found; pools: %s", o.Pool, strings.Join(names, ", "))
@@ -157,5 +170,10 @@ func (o *nodeSelection) selectNodes(ctx context.Context, clients *clusterClients
 		out = l.Items
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	for i := range out {
+		// Kept for the whole run and never read: on a real node the image
+		// list alone is tens of KB, hundreds of MB over 5000 nodes.
+		out[i].Status.Images, out[i].ManagedFields = nil, nil
+	}
 	return out, nil
 }

@@ -258,6 +258,12 @@ func (cp *ControlPlane) IssueClientCert(cn string, orgs []string) (certPEM, keyP
 	return cp.ca.IssueClient(cn, orgs)
 }
 
+// IssueExpiredClientCert issues a client certificate like IssueClientCert
+// that expired an hour ago, for the tests of an expired login.
+func (cp *ControlPlane) IssueExpiredClientCert(cn string, orgs []string) (certPEM, keyPEM []byte, err error) {
+	return cp.ca.IssueClientUntil(cn, orgs, time.Now().Add(-time.Hour))
+}
+
 // IssueServingCert issues a serving certificate for hosts (IPs or DNS
 // names). The apiserver verifies kubelets against the CA and reaches them by
 // node name, so a kubelet's certificate must list its node name.

@@ -94,6 +94,13 @@ func (ca *CA) IssueServing(commonName string, hosts []string) (certPEM, keyPEM [
 // IssueClient issues a client certificate. Kubernetes reads the user name
 // from the common name and the groups from the organizations.
 func (ca *CA) IssueClient(commonName string, orgs []string) (certPEM, keyPEM []byte, err error) {
+	return ca.IssueClientUntil(commonName, orgs, time.Time{})
+}
+
+// IssueClientUntil is IssueClient with the certificate's NotAfter set to
+// notAfter (zero: the usual Validity); a time in the past makes an expired
+// certificate, for the tests of what a client does with one.
+func (ca *CA) IssueClientUntil(commonName string, orgs []string, notAfter time.Time) (certPEM, keyPEM []byte, err error) {
 	if commonName == "" {
 		return nil, nil, errors.New("a client certificate needs a common name (the user name)")
 	}
@@ -101,6 +108,7 @@ func (ca *CA) IssueClient(commonName string, orgs []string) (certPEM, keyPEM []b
 		Subject:     pkix.Name{CommonName: commonName, Organization: orgs},
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		NotAfter:    notAfter,
 	}
 	return ca.issue(tmpl)
 }
@@ -115,7 +123,11 @@ func (ca *CA) issue(tmpl *x509.Certificate) (certPEM, keyPEM []byte, err error) 
 	}
 	now := time.Now()
 	tmpl.NotBefore = now.Add(-time.Hour)
-	tmpl.NotAfter = now.Add(Validity)
+	if tmpl.NotAfter.IsZero() {
+		tmpl.NotAfter = now.Add(Validity)
+	} else if !tmpl.NotBefore.Before(tmpl.NotAfter) {
+		tmpl.NotBefore = tmpl.NotAfter.Add(-time.Hour)
+	}
 	tmpl.BasicConstraintsValid = true
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
 	if err != nil {

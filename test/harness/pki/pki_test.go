@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestCertificatesVerifyAgainstTheCA(t *testing.T) {
@@ -88,5 +89,37 @@ func TestServiceAccountKeyPair(t *testing.T) {
 	}
 	if !priv.PublicKey.Equal(pub.(*ecdsa.PublicKey)) {
 		t.Error("public key does not belong to the private key")
+	}
+}
+
+// An expired client certificate still chains to the CA, but fails
+// verification at the current time: what an apiserver sees from a stale
+// kubeconfig.
+func TestIssueClientUntilExpired(t *testing.T) {
+	ca, err := NewCA("test-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, _, err := ca.IssueClientUntil("late", nil, time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(certPEM)
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cert.NotBefore.Before(cert.NotAfter) || !cert.NotAfter.Before(time.Now()) {
+		t.Fatalf("validity %s - %s, want an expired certificate", cert.NotBefore, cert.NotAfter)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	opts := x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	if _, err := cert.Verify(opts); err == nil {
+		t.Fatal("an expired certificate verified")
+	}
+	opts.CurrentTime = cert.NotAfter
+	if _, err := cert.Verify(opts); err != nil {
+		t.Fatalf("within its validity: %v", err)
 	}
 }
