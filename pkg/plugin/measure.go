@@ -59,7 +59,9 @@ temporary namespace, --parallelism, --timeout, cleanup also on Ctrl-C); each
 pod lives for --duration. Run it before enabling encapsulation with
 -o json > before.json, and after with --baseline before.json to see, per node
 and for the cluster, systemd's CPU before and after and the mounts hidden.
-Nodes measured only once are listed as New or Gone.
+Nodes measured only once are listed as New or Gone. As for verify, a live
+line on stderr shows the progress when stderr is a terminal and the output
+is the table.
 
 Exit status: 0 when every node was measured, 1 when any could not be, 2
 when measure could not run at all.`,
@@ -172,8 +174,17 @@ func (o *MeasureOptions) Run(ctx context.Context) error {
 	}
 	sweepStale(ctx, clients, o.ErrOut)
 	fmt.Fprintf(o.ErrOut, "Measuring %d node(s) for %s each\n", len(nodes), o.Duration)
-	out, err := verify.RunProbe[measure.NodeMeasurement](ctx, o.engine(clients, image, o.ErrOut), nodes,
+	progress := newProgress(o.ErrOut, o.PrintFlags, "Measuring", len(nodes))
+	e := o.engine(clients, image, progress)
+	e.OnNodeDone = func(r any) {
+		if m, ok := r.(measure.NodeMeasurement); ok {
+			progress.nodeDone(string(m.State))
+		}
+	}
+	progress.startTicker()
+	out, err := verify.RunProbe[measure.NodeMeasurement](ctx, e, nodes,
 		verify.RunOptions{Purpose: "measure", Window: o.Duration}, measureProbe{window: o.Duration})
+	progress.finish()
 	if out != nil && out.Namespace != "" && !o.Keep && out.CleanupErr == nil {
 		fmt.Fprintf(o.ErrOut, "Deleted namespace %s\n", out.Namespace)
 	}

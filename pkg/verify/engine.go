@@ -20,11 +20,32 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// DefaultParallelism bounds how many probe pods are in flight at once. At
-// about 5 s per pod a 1000-node cluster takes well under two minutes, while
-// the apiserver sees at most this many pods of ours at a time and image
-// pulls from one registry stay bounded.
+// DefaultParallelism is the fewest probe pods in flight at once when no
+// parallelism is given (see AutoParallelism): enough that a few hundred
+// nodes take a couple of waves, while image pulls from one registry stay
+// bounded.
 const DefaultParallelism = 100
+
+// MaxAutoParallelism caps AutoParallelism: beyond it, more pods at once
+// would mostly add concurrent image pulls, not speed.
+const MaxAutoParallelism = 1000
+
+// autoWaves is how many waves of pods AutoParallelism aims for.
+const autoWaves = 5
+
+// AutoParallelism is the parallelism for n nodes when none is given:
+// DefaultParallelism, or n/5 (rounded up) when that is more, at most
+// MaxAutoParallelism; so up to 5000 nodes take at most 5 waves of pod
+// latency. A fixed 100 made a 5000-node run pay 50 waves (50 s with 1 s
+// pods, over 9 minutes with measure's 10 s window). The parallelism does
+// not set the API load: every node costs one pod create and its kubelet's
+// status writes whatever the parallelism, and creations are bounded
+// separately (a few requests in flight, so a slower API server gets fewer
+// per second; its 429 answers are retried after their Retry-After by
+// client-go). A pod in flight costs the API server nothing while it runs.
+func AutoParallelism(n int) int {
+	return min(max(DefaultParallelism, (n+autoWaves-1)/autoWaves), MaxAutoParallelism)
+}
 
 // DefaultTimeout is how long one node's probe may take from its pod's
 // creation, image pull included.
@@ -45,7 +66,8 @@ type Engine struct {
 	Client     kubernetes.Interface
 	Image      string
 	PullPolicy corev1.PullPolicy
-	// Parallelism bounds the probe pods in flight (DefaultParallelism if 0).
+	// Parallelism bounds the probe pods in flight (AutoParallelism of the
+	// node count if 0).
 	// Pods for nodes that are NotReady when the run starts do not count: no
 	// kubelet works on them, and holding slots for a whole timeout each
 	// would stall every healthy node behind them.
@@ -58,6 +80,11 @@ type Engine struct {
 	Log io.Writer
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
+	// OnNodeDone, if set, is called once per node as soon as its result is
+	// known, with that result (a NodeResult for Run, the probe's R for
+	// RunProbe): the caller's live progress. It runs on the run's own
+	// goroutine, so it must return quickly.
+	OnNodeDone func(result any)
 }
 
 // Probe is what a run does on each node. The engine owns everything else:
@@ -71,8 +98,9 @@ type Probe[R any] interface {
 	// pod is still on its way. It sees every update of the pod.
 	Read(node string, pod *corev1.Pod) (R, bool)
 	// Failed is the result of a node the engine gave up on: reason is one of
-	// ReasonTimeout, ReasonNodeNotReady, ReasonPodDeleted, ReasonInterrupted,
-	// ReasonCreateFailed or ReasonForbidden, message says why in words.
+	// ReasonTimeout, ReasonNodeNotReady, ReasonNodeDeleted, ReasonPodDeleted,
+	// ReasonInterrupted, ReasonCreateFailed or ReasonForbidden, message says
+	// why in words.
 	Failed(node, reason, message string) R
 }
 
@@ -146,7 +174,7 @@ func (e *Engine) logf(format string, args ...any) {
 func (e *Engine) parallelism(n int) int {
 	p := e.Parallelism
 	if p <= 0 {
-		p = DefaultParallelism
+		p = AutoParallelism(n)
 	}
 	return max(min(p, n), 1)
 }
@@ -266,7 +294,12 @@ func RunProbe[R any](ctx context.Context, e *Engine, nodes []corev1.Node, o RunO
 func DeleteNamespace(client kubernetes.Interface, name string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pods, err := client.CoreV1().Pods(name).List(ctx, metav1.ListOptions{})
+	// An API server that is restarting just then gets the rest of the 30 s.
+	var pods *corev1.PodList
+	err := retryUnreachable(ctx, func() (err error) {
+		pods, err = client.CoreV1().Pods(name).List(ctx, metav1.ListOptions{})
+		return err
+	})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
@@ -294,7 +327,9 @@ func DeleteNamespace(client kubernetes.Interface, name string) error {
 		}
 		wg.Wait()
 	}
-	err = client.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
+	err = retryUnreachable(ctx, func() error {
+		return client.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
+	})
 	if err != nil && !apierrors.IsNotFound(err) {
 		errs = append(errs, err)
 	}
@@ -367,6 +402,12 @@ type run[R any] struct {
 	sem     chan struct{}
 	created chan createMsg
 	open    int
+
+	// Per node, as the node watch (watchNodes) last saw it: Ready now,
+	// deleted during the run; nodeIdx finds a node's index by name.
+	readyNow, gone []bool
+	nodeIdx        map[string]int
+	outage         outage // of the API server, for createPod
 }
 
 func (r *run[R]) loop(ctx context.Context, rv string) error {
@@ -374,6 +415,16 @@ func (r *run[R]) loop(ctx context.Context, rv string) error {
 	r.ready = make([]bool, len(r.nodes))
 	for i := range r.nodes {
 		r.ready[i] = nodeReady(&r.nodes[i])
+	}
+	r.readyNow, r.gone = slices.Clone(r.ready), make([]bool, len(r.nodes))
+	r.nodeIdx = make(map[string]int, len(r.nodes))
+	for i := range r.nodes {
+		r.nodeIdx[r.nodes[i].Name] = i
+	}
+	var nodeEvents <-chan watch.Event
+	if nw := r.watchNodes(ctx); nw != nil {
+		defer nw.Stop()
+		nodeEvents = nw.ResultChan()
 	}
 	w, err := r.watch(ctx, rv)
 	if err != nil {
@@ -453,6 +504,12 @@ func (r *run[R]) loop(ctx context.Context, rv string) error {
 					r.onDeleted(pod)
 				}
 			}
+		case ev, ok := <-nodeEvents:
+			if !ok {
+				nodeEvents = nil // the timeouts still bound every node
+				continue
+			}
+			r.onNode(ev)
 		case <-tick.C:
 			r.checkDeadlines()
 		}
@@ -461,7 +518,7 @@ func (r *run[R]) loop(ctx context.Context, rv string) error {
 }
 
 func (r *run[R]) watch(ctx context.Context, rv string) (watch.Interface, error) {
-	return watchtools.NewRetryWatcherWithContext(ctx, rv, &cache.ListWatch{
+	return watchtools.NewRetryWatcherWithContext(quiet(ctx), rv, &cache.ListWatch{
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			return r.e.Client.CoreV1().Pods(r.ns).Watch(ctx, o)
 		},
@@ -486,7 +543,7 @@ func (r *run[R]) create(ctx context.Context, idx int) {
 		Image: r.e.Image, PullPolicy: r.e.PullPolicy,
 		Deadline: PodDeadline(r.budget), Command: r.probe.Command(),
 	})
-	_, err := r.e.Client.CoreV1().Pods(r.ns).Create(ctx, pod, metav1.CreateOptions{})
+	err := r.createPod(ctx, pod)
 	select {
 	case r.created <- createMsg{idx: idx, pod: name, at: r.e.now(), err: err}:
 	case <-ctx.Done():
@@ -494,6 +551,10 @@ func (r *run[R]) create(ctx context.Context, idx int) {
 }
 
 func (r *run[R]) onCreated(m createMsg) {
+	if r.gone[m.idx] {
+		r.finish(m.idx, r.nodeDeleted(m.idx))
+		return
+	}
 	if m.err != nil {
 		reason := ReasonCreateFailed
 		if apierrors.IsForbidden(m.err) {
@@ -522,7 +583,10 @@ func (r *run[R]) onPod(pod *corev1.Pod) {
 	}
 	s.last = pod
 	if res, done := r.probe.Read(r.nodes[s.idx].Name, pod); done {
-		s.done = true
+		// The pod is only needed for a timeout's message: dropping it
+		// keeps a run at one pod per node in flight, not one per node
+		// (5000 pods with the probe script in each are tens of MB).
+		s.done, s.last = true, nil
 		r.finish(s.idx, res)
 	}
 }
@@ -534,7 +598,7 @@ func (r *run[R]) onDeleted(pod *corev1.Pod) {
 	if !ok || s.done {
 		return
 	}
-	s.done = true
+	s.done, s.last = true, nil
 	r.finish(s.idx, r.probe.Failed(r.nodes[s.idx].Name, ReasonPodDeleted,
 		"the probe pod was deleted before it finished (was the namespace "+r.ns+" deleted?)"))
 }
@@ -548,7 +612,7 @@ func (r *run[R]) checkDeadlines() {
 		s.done = true
 		node := &r.nodes[s.idx]
 		reason := ReasonTimeout
-		if !nodeReady(node) {
+		if !r.readyNow[s.idx] {
 			reason = ReasonNodeNotReady
 		}
 		within := "the " + deadlineSeconds(r.timeout) + " timeout"
@@ -557,6 +621,7 @@ func (r *run[R]) checkDeadlines() {
 		}
 		r.finish(s.idx, r.probe.Failed(node.Name, reason,
 			fmt.Sprintf("no result within %s: %s", within, PendingDetail(s.last))))
+		s.last = nil
 	}
 }
 
@@ -568,6 +633,14 @@ func (r *run[R]) finish(idx int, res R) {
 	if r.ready[idx] {
 		<-r.sem
 	}
+	r.nodeDone(res)
+}
+
+// nodeDone tells the caller (Engine.OnNodeDone) that a node has its result.
+func (r *run[R]) nodeDone(res R) {
+	if r.e.OnNodeDone != nil {
+		r.e.OnNodeDone(res)
+	}
 }
 
 // finishOpen marks every node without a result (created or not).
@@ -576,6 +649,7 @@ func (r *run[R]) finishOpen(reason, msg string) {
 		if !r.have[i] {
 			r.results[i] = r.probe.Failed(r.nodes[i].Name, reason, msg)
 			r.have[i] = true
+			r.nodeDone(r.results[i])
 		}
 	}
 	r.open = 0

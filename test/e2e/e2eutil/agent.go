@@ -7,7 +7,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -26,12 +28,29 @@ type AgentOptions struct {
 	// Report returns the probe report (termination message) for a debug
 	// pod on the named node.
 	Report func(ctx context.Context, node string) string
+	// Down tells whether the named node's kubelet is down (the node is
+	// rebooting or powered off); nil means never. While it is, the agent
+	// leaves that node's pods alone. A pod whose container was running
+	// when its node went down ends, once the node is back, as a kubelet
+	// ends it after a reboot: Failed, the container terminated with
+	// ContainerStatusUnknown (exit code 137). A pod the node had not
+	// started yet starts when it is back.
+	Down func(node string) bool
+	// Hang tells whether the probe on the named node never finishes by
+	// itself (a stuck probe); nil means never. Only the pod's
+	// activeDeadlineSeconds ends it then.
+	Hang func(node string) bool
 }
+
+// pollDown is how often a pod's goroutine looks at Down.
+const pollDown = 50 * time.Millisecond
 
 // StartAgent plays every object-only node's kubelet for the plugin's debug
 // pods: for each new pod of ours it writes Running and then a terminated
 // status with the report as termination message, through the status
-// subresource, as a kubelet does. It stops with ctx.
+// subresource, as a kubelet does. Like a kubelet it fails a pod that runs
+// longer than its activeDeadlineSeconds (DeadlineExceeded) and stops
+// working on a pod once it is deleted. It stops with ctx.
 func StartAgent(ctx context.Context, tb testing.TB, cfg *rest.Config, o AgentOptions) {
 	tb.Helper()
 	cfg = rest.CopyConfig(cfg)
@@ -52,55 +71,192 @@ func StartAgent(ctx context.Context, tb testing.TB, cfg *rest.Config, o AgentOpt
 	}
 	go func() {
 		defer w.Stop()
+		// Each pod's goroutine ends when its pod is deleted, as the
+		// kubelet stops a deleted pod.
+		stop := map[types.UID]context.CancelFunc{}
 		for ev := range w.ResultChan() {
 			pod, ok := ev.Object.(*corev1.Pod)
-			if !ok || ev.Type != watch.Added {
+			if !ok {
 				continue
 			}
-			var delay time.Duration
-			if o.Delay != nil {
-				delay = o.Delay()
+			switch ev.Type {
+			case watch.Added:
+				var delay time.Duration
+				if o.Delay != nil {
+					delay = o.Delay()
+				}
+				pctx, cancel := context.WithCancel(ctx)
+				stop[pod.UID] = cancel
+				a := &agentPod{kube: kube, pod: pod, delay: delay, o: o}
+				go a.run(pctx)
+			case watch.Deleted:
+				if cancel, ok := stop[pod.UID]; ok {
+					cancel()
+					delete(stop, pod.UID)
+				}
 			}
-			go completePod(ctx, kube, pod, delay, o.Report)
+		}
+		for _, cancel := range stop {
+			cancel()
 		}
 	}()
 }
 
-func completePod(ctx context.Context, kube kubernetes.Interface, pod *corev1.Pod, delay time.Duration, report func(context.Context, string) string) {
-	start := metav1.Now()
-	write := func(st corev1.PodStatus) {
-		for range 5 {
-			p := pod.DeepCopy()
-			p.Status = st
-			got, err := kube.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
-			if err == nil {
-				pod = got
-				return
+// agentPod is the agent's kubelet work on one pod.
+type agentPod struct {
+	kube  kubernetes.Interface
+	pod   *corev1.Pod
+	delay time.Duration
+	o     AgentOptions
+}
+
+func (a *agentPod) down() bool { return a.o.Down != nil && a.o.Down(a.pod.Spec.NodeName) }
+func (a *agentPod) hang() bool { return a.o.Hang != nil && a.o.Hang(a.pod.Spec.NodeName) }
+
+// run takes the pod from Pending to its end: Running after half the delay,
+// then Succeeded with the report, Failed(DeadlineExceeded) past its
+// activeDeadlineSeconds, or Failed(ContainerStatusUnknown) when its node
+// went down while it ran.
+func (a *agentPod) run(ctx context.Context) {
+	var accepted, running time.Time // zero until the node's kubelet did it
+	downWhileRunning := false
+	var msg string
+	for ctx.Err() == nil {
+		now := time.Now()
+		var next time.Time
+		switch {
+		case a.down():
+			if !running.IsZero() {
+				downWhileRunning = true
 			}
-			if ctx.Err() != nil {
-				return
+		case accepted.IsZero():
+			accepted = now
+			continue
+		case downWhileRunning:
+			a.fail(ctx, accepted, "", "ContainerStatusUnknown", "The container could not be located when the pod was terminated")
+			return
+		case a.pastDeadline(accepted, now):
+			a.fail(ctx, accepted, "DeadlineExceeded", "Error", "Pod was active on the node longer than the specified deadline")
+			return
+		case running.IsZero():
+			if next = accepted.Add(a.delay / 2); now.Before(next) {
+				break
 			}
-			if cur, err := kube.CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{}); err == nil {
-				pod = cur
-			} else {
-				return // gone: its namespace was deleted
+			a.running(ctx, accepted)
+			running = now
+			if a.o.Report != nil {
+				msg = a.o.Report(ctx, a.pod.Spec.NodeName)
 			}
+			continue
+		case a.hang():
+			next = a.deadline(accepted)
+		default:
+			if next = running.Add(a.delay - a.delay/2); now.Before(next) {
+				if d := a.deadline(accepted); !d.IsZero() && d.Before(next) {
+					next = d
+				}
+				break
+			}
+			a.succeed(ctx, accepted, msg)
+			return
+		}
+		wait := pollDown
+		if a.o.Down == nil && !next.IsZero() {
+			wait = time.Until(next)
+		}
+		if a.o.Down == nil && next.IsZero() {
+			wait = time.Hour // hung without a deadline: until deleted
+		}
+		t := time.NewTimer(max(wait, 0))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
 		}
 	}
-	image := pod.Spec.Containers[0].Image
-	time.Sleep(delay / 2)
-	write(corev1.PodStatus{Phase: corev1.PodRunning, StartTime: &start, HostIP: "10.0.0.1",
-		ContainerStatuses: []corev1.ContainerStatus{{Name: vfy.ProbeContainer, Ready: true, Image: image,
+}
+
+// deadline is when the pod's activeDeadlineSeconds, counted as a kubelet
+// does from the pod's start, runs out; zero without one.
+func (a *agentPod) deadline(accepted time.Time) time.Time {
+	ads := a.pod.Spec.ActiveDeadlineSeconds
+	if ads == nil {
+		return time.Time{}
+	}
+	return accepted.Add(time.Duration(*ads) * time.Second)
+}
+
+func (a *agentPod) pastDeadline(accepted, now time.Time) bool {
+	d := a.deadline(accepted)
+	return !d.IsZero() && !now.Before(d)
+}
+
+func (a *agentPod) running(ctx context.Context, accepted time.Time) {
+	start := metav1.NewTime(accepted)
+	a.write(ctx, corev1.PodStatus{Phase: corev1.PodRunning, StartTime: &start, HostIP: "10.0.0.1",
+		ContainerStatuses: []corev1.ContainerStatus{{Name: vfy.ProbeContainer, Ready: true, Image: a.image(),
 			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: start}}}}})
-	msg := report(ctx, pod.Spec.NodeName)
-	time.Sleep(delay - delay/2)
-	end := metav1.Now()
+}
+
+func (a *agentPod) succeed(ctx context.Context, accepted time.Time, msg string) {
+	start, end := metav1.NewTime(accepted), metav1.Now()
 	id := "cri-o://" + strings.Repeat("ab", 32)
-	write(corev1.PodStatus{Phase: corev1.PodSucceeded, StartTime: &start, HostIP: "10.0.0.1",
+	a.write(ctx, corev1.PodStatus{Phase: corev1.PodSucceeded, StartTime: &start, HostIP: "10.0.0.1",
 		Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "PodCompleted"}},
-		ContainerStatuses: []corev1.ContainerStatus{{Name: vfy.ProbeContainer, Image: image, ContainerID: id,
+		ContainerStatuses: []corev1.ContainerStatus{{Name: vfy.ProbeContainer, Image: a.image(), ContainerID: id,
 			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 				ExitCode: 0, Reason: "Completed", Message: msg, StartedAt: start, FinishedAt: end, ContainerID: id}}}}})
+}
+
+// fail ends the pod as a kubelet does when it kills it (podReason
+// DeadlineExceeded) or finds its container gone after a reboot.
+func (a *agentPod) fail(ctx context.Context, accepted time.Time, podReason, containerReason, message string) {
+	start, end := metav1.NewTime(accepted), metav1.Now()
+	st := corev1.PodStatus{Phase: corev1.PodFailed, StartTime: &start, HostIP: "10.0.0.1",
+		Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "PodFailed"}},
+		ContainerStatuses: []corev1.ContainerStatus{{Name: vfy.ProbeContainer, Image: a.image(),
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+				ExitCode: 137, Reason: containerReason, StartedAt: start, FinishedAt: end}}}}}
+	if podReason != "" {
+		st.Reason, st.Message = podReason, message
+	} else {
+		st.ContainerStatuses[0].State.Terminated.Message = message
+	}
+	a.write(ctx, st)
+}
+
+func (a *agentPod) image() string { return a.pod.Spec.Containers[0].Image }
+
+// write sets the pod's status through the status subresource. Like a
+// kubelet it keeps trying while the API server is unreachable (a restart),
+// and gives up when the pod is gone or ctx ends.
+func (a *agentPod) write(ctx context.Context, st corev1.PodStatus) {
+	pods := a.kube.CoreV1().Pods(a.pod.Namespace)
+	for ctx.Err() == nil {
+		p := a.pod.DeepCopy()
+		p.Status = st
+		got, err := pods.UpdateStatus(ctx, p, metav1.UpdateOptions{})
+		if err == nil {
+			a.pod = got
+			return
+		}
+		if apierrors.IsNotFound(err) {
+			return // gone: its namespace was deleted
+		}
+		if apierrors.IsConflict(err) {
+			if cur, err := pods.Get(ctx, p.Name, metav1.GetOptions{}); err == nil {
+				a.pod = cur
+				continue
+			} else if apierrors.IsNotFound(err) {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // Node kinds the agent can report, as the real probe sees them on an RHCOS
