@@ -104,7 +104,16 @@ func follow[T any, PT interface {
 	push := func(objs []any) {
 		snap := make([]T, 0, len(objs))
 		for _, obj := range objs {
-			if p, ok := obj.(PT); ok {
+			p, ok := obj.(PT)
+			switch {
+			case !ok:
+			case trim != nil:
+				// trim made each object a new one that only the store
+				// holds, and the store replaces objects, never changes
+				// them: the snapshot shares their labels and annotations
+				// instead of deep-copying thousands of nodes per change.
+				snap = append(snap, *p)
+			default:
 				snap = append(snap, *p.DeepCopyObject().(PT))
 			}
 		}

@@ -51,6 +51,8 @@ type simOptions struct {
 	// ReadyNodes gives the object-only nodes a Ready condition, for verify
 	// runs whose debug pods an agent completes.
 	ReadyNodes bool
+	// WatchCache: controlplane.Options.WatchCache, for the benchmarks.
+	WatchCache bool
 }
 
 var defaultNodes = map[string][]string{"master-0": {"master"}, "worker-0": {"worker"}, "worker-1": {"worker"}}
@@ -59,8 +61,9 @@ func startSim(t testing.TB, o simOptions) *sim {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.RequireBinaries(t)
-	cp := controlplane.StartForTest(t, controlplane.Options{ExtraPools: o.ExtraPools, NoMachineConfigCRDs: o.NoMCO}, 2*time.Minute)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	cp := controlplane.StartForTest(t, controlplane.Options{ExtraPools: o.ExtraPools, NoMachineConfigCRDs: o.NoMCO, WatchCache: o.WatchCache}, 2*time.Minute)
+	// Thousands of nodes (the benchmarks) take minutes to create on a loaded machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute+time.Duration(len(o.Nodes))*50*time.Millisecond)
 	defer cancel()
 	s := &sim{cp: cp, cfg: cp.RESTConfig()}
 	s.kube = kubernetes.NewForConfigOrDie(s.cfg)
@@ -140,7 +143,7 @@ func runBinary(t *testing.T, kubeconfig string, args ...string) result {
 	return r
 }
 
-func (s *sim) pool(t *testing.T, name string) *mcfgv1.MachineConfigPool {
+func (s *sim) pool(t testing.TB, name string) *mcfgv1.MachineConfigPool {
 	t.Helper()
 	p, err := s.mcfg.MachineconfigurationV1().MachineConfigPools().Get(context.Background(), name, metav1.GetOptions{})
 	if err != nil {

@@ -321,7 +321,7 @@ func bytesRead(t *testing.T, kubeconfig string, newCmd func(*genericclioptions.C
 // addOldRenderedConfigs creates n rendered configs of the worker pool of
 // about size bytes each (a big file in storage), as a long-lived cluster
 // keeps them after every change.
-func (s *sim) addOldRenderedConfigs(t *testing.T, from, n, size int) {
+func (s *sim) addOldRenderedConfigs(t testing.TB, from, n, size int) {
 	t.Helper()
 	ctx := context.Background()
 	worker := s.pool(t, "worker")
