@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/oc-kubens/oc-kubens/pkg/plugin"
+	"github.com/oc-kubens/oc-kubens/test/e2e/e2eutil"
 	"github.com/oc-kubens/oc-kubens/test/harness/controlplane"
 )
 
@@ -225,8 +224,8 @@ func benchCommand(kubeconfig string, c *benchCounter, streams genericiooptions.I
 // last node of a rollout is updated. `make bench-status` writes
 // docs/bench/status.md and the graph from it.
 func BenchmarkStatus(b *testing.B) {
-	sizes := envSizes(b, "KUBENS_BENCH_NODES", []int{50, 500, 2000, 5000})
-	old := envInt("KUBENS_BENCH_OLD_RENDERED", 300)
+	sizes := e2eutil.EnvSizes(b, "KUBENS_BENCH_NODES", []int{50, 500, 2000, 5000})
+	old := e2eutil.EnvInt("KUBENS_BENCH_OLD_RENDERED", 300)
 	for _, n := range sizes {
 		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
 			// A cluster per size: the simulator bootstraps the nodes it
@@ -378,28 +377,4 @@ func benchWaitReaction(b *testing.B, s *sim) time.Duration {
 	b.Logf("wait returned %s after the last node's update; %d requests, %d bytes read\n%s",
 		reaction.Round(time.Millisecond), c.requests.Load(), c.bytes.Load(), out.String())
 	return reaction
-}
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
-// envSizes reads a comma-separated list of increasing node counts.
-func envSizes(tb testing.TB, name string, def []int) []int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	var sizes []int
-	for _, f := range strings.Split(v, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 || len(sizes) > 0 && n <= sizes[len(sizes)-1] {
-			tb.Fatalf("%s=%q: want increasing node counts, like 50,500,2000,5000", name, v)
-		}
-		sizes = append(sizes, n)
-	}
-	return sizes
 }

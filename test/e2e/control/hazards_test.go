@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	ign3 "github.com/coreos/ignition/v2/config/v3_5"
 	opv1 "github.com/openshift/api/operator/v1"
 	operatorclient "github.com/openshift/client-go/operator/clientset/versioned"
 	corev1 "k8s.io/api/core/v1"
@@ -188,25 +187,7 @@ func (s *sim) bootedReport(t *testing.T) func(context.Context, string) string {
 			}
 			name = n.Annotations["machineconfiguration.openshift.io/currentConfig"]
 		}
-		mc, err := s.mcfg.MachineconfigurationV1().MachineConfigs().Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			t.Errorf("agent: node %s: %v", node, err)
-			return e2eutil.ProbeReport(e2eutil.NodePlain)
-		}
-		cfg, _, err := ign3.ParseCompatibleVersion(mc.Spec.Config.Raw)
-		if err != nil {
-			t.Errorf("agent: rendered config %s: %v", mc.Name, err)
-		}
-		kind := e2eutil.NodePlain
-		for _, u := range cfg.Systemd.Units {
-			switch {
-			case u.Name == "kubens.service" && u.Enabled != nil && *u.Enabled:
-				kind = e2eutil.NodeKubens
-			case u.Name == "container-mount-namespace.service" && kind == e2eutil.NodePlain:
-				kind = e2eutil.NodeZTP
-			}
-		}
-		return e2eutil.ProbeReport(kind)
+		return s.configReport(ctx, t, node, name)
 	}
 }
 

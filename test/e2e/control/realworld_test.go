@@ -301,10 +301,7 @@ func (s *sim) settled(t *testing.T) bool {
 }
 
 // truthReport decides what the probe would find on a node from the
-// rendered config the node runs, read with the Ignition library itself (not
-// the plugin's code): kubens.service enabled -> encapsulated by kubens;
-// container-mount-namespace.service there -> encapsulated by ZTP; else
-// plain. It is what an RHCOS node does with its units after the reboot.
+// rendered config the node runs (see configReport).
 func (s *sim) truthReport(t *testing.T) func(context.Context, string) string {
 	return func(ctx context.Context, node string) string {
 		n, err := s.kube.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
@@ -312,26 +309,35 @@ func (s *sim) truthReport(t *testing.T) func(context.Context, string) string {
 			t.Errorf("agent: %v", err)
 			return e2eutil.ProbeReport(e2eutil.NodePlain)
 		}
-		mc, err := s.mcfg.MachineconfigurationV1().MachineConfigs().Get(ctx, n.Annotations["machineconfiguration.openshift.io/currentConfig"], metav1.GetOptions{})
-		if err != nil {
-			t.Errorf("agent: node %s: %v", node, err)
-			return e2eutil.ProbeReport(e2eutil.NodePlain)
-		}
-		cfg, _, err := ign3.ParseCompatibleVersion(mc.Spec.Config.Raw)
-		if err != nil {
-			t.Errorf("agent: rendered config %s: %v", mc.Name, err)
-		}
-		kind := e2eutil.NodePlain
-		for _, u := range cfg.Systemd.Units {
-			switch {
-			case u.Name == "kubens.service" && u.Enabled != nil && *u.Enabled:
-				kind = e2eutil.NodeKubens
-			case u.Name == "container-mount-namespace.service" && kind == e2eutil.NodePlain:
-				kind = e2eutil.NodeZTP
-			}
-		}
-		return e2eutil.ProbeReport(kind)
+		return s.configReport(ctx, t, node, n.Annotations["machineconfiguration.openshift.io/currentConfig"])
 	}
+}
+
+// configReport is the probe's finding on a node booted with a rendered
+// config, read with the Ignition library itself (not the plugin's code):
+// kubens.service enabled -> encapsulated by kubens;
+// container-mount-namespace.service there -> encapsulated by ZTP; else
+// plain. It is what an RHCOS node does with its units after the reboot.
+func (s *sim) configReport(ctx context.Context, t *testing.T, node, config string) string {
+	mc, err := s.mcfg.MachineconfigurationV1().MachineConfigs().Get(ctx, config, metav1.GetOptions{})
+	if err != nil {
+		t.Errorf("agent: node %s: %v", node, err)
+		return e2eutil.ProbeReport(e2eutil.NodePlain)
+	}
+	cfg, _, err := ign3.ParseCompatibleVersion(mc.Spec.Config.Raw)
+	if err != nil {
+		t.Errorf("agent: rendered config %s: %v", mc.Name, err)
+	}
+	kind := e2eutil.NodePlain
+	for _, u := range cfg.Systemd.Units {
+		switch {
+		case u.Name == "kubens.service" && u.Enabled != nil && *u.Enabled:
+			kind = e2eutil.NodeKubens
+		case u.Name == "container-mount-namespace.service" && kind == e2eutil.NodePlain:
+			kind = e2eutil.NodeZTP
+		}
+	}
+	return e2eutil.ProbeReport(kind)
 }
 
 type statusPool struct {

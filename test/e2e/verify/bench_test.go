@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -53,31 +51,6 @@ func startAgent(ctx context.Context, tb testing.TB, cfg *rest.Config, delayNS *a
 	})
 }
 
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
-// envSizes reads a comma-separated list of node counts, in increasing
-// order.
-func envSizes(tb testing.TB, name string, def []int) []int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	var sizes []int
-	for _, f := range strings.Split(v, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 || len(sizes) > 0 && n <= sizes[len(sizes)-1] {
-			tb.Fatalf("%s=%q: want increasing node counts, like 50,500,2000,5000", name, v)
-		}
-		sizes = append(sizes, n)
-	}
-	return sizes
-}
-
 // BenchmarkVerify runs verify against simulated fleets of growing size
 // (Node objects on the real API server, no kubelets; the agent completes
 // the debug pods), measure on the largest, and the seed's procedure node
@@ -85,9 +58,9 @@ func envSizes(tb testing.TB, name string, def []int) []int {
 // the nodes. `make bench-verify` writes docs/bench/verify.md and the graph
 // from its metrics.
 func BenchmarkVerify(b *testing.B) {
-	sizes := envSizes(b, "KUBENS_BENCH_NODES", []int{50, 500, 2000, 5000})
-	sample := envInt("KUBENS_BENCH_SERIAL_SAMPLE", 20)
-	window := time.Duration(envInt("KUBENS_BENCH_MEASURE_WINDOW_S", 10)) * time.Second
+	sizes := e2eutil.EnvSizes(b, "KUBENS_BENCH_NODES", []int{50, 500, 2000, 5000})
+	sample := e2eutil.EnvInt("KUBENS_BENCH_SERIAL_SAMPLE", 20)
+	window := time.Duration(e2eutil.EnvInt("KUBENS_BENCH_MEASURE_WINDOW_S", 10)) * time.Second
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel() // the agent first, then the control plane (a Cleanup)
 	f := startFleet(ctx, b)
