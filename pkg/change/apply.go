@@ -14,12 +14,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/utils/ptr"
+
+	"github.com/oc-kubens/oc-kubens/internal/apiretry"
 )
 
 // FieldManager is the server-side apply field manager of everything
@@ -52,7 +53,7 @@ type Applier struct {
 	// DryRun: client sends nothing, server sends with dryRun=All.
 	DryRun cmdutil.DryRunStrategy
 	// Backoff paces the retries of a write that failed for a passing
-	// reason (see transient); nil: about half a minute (defaultBackoff).
+	// reason (see apiretry.Transient); nil: about half a minute (defaultBackoff).
 	Backoff *wait.Backoff
 }
 
@@ -63,27 +64,19 @@ func defaultBackoff() wait.Backoff {
 	return wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Cap: 5 * time.Second, Steps: 10}
 }
 
-// transient tells the errors of an API server that is away for a moment
-// (restarting, overloaded) from answers: a retry of the same write may
-// succeed. Every write here is idempotent (a server-side apply of the same
-// body by the same field manager, a delete with a UID precondition), so a
-// retry after a write that did land changes nothing.
-func transient(err error) bool {
-	return utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) ||
-		apierrors.IsServiceUnavailable(err) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
-		apierrors.IsTooManyRequests(err)
-}
-
 // write runs one API write, again while it fails for a transient reason
-// and ctx lasts: a plan is applied whole, and an API server that restarts
-// between two of its MachineConfigs must not leave the first applied and
-// the second not.
+// (apiretry.Transient) and ctx lasts: a plan is applied whole, and an API
+// server that restarts between two of its MachineConfigs must not leave the
+// first applied and the second not. Every write here is idempotent (a
+// server-side apply of the same body by the same field manager, a delete
+// with a UID precondition), so a retry after a write that did land changes
+// nothing.
 func (a *Applier) write(ctx context.Context, f func() error) error {
 	b := defaultBackoff()
 	if a.Backoff != nil {
 		b = *a.Backoff
 	}
-	return retry.OnError(b, func(err error) bool { return ctx.Err() == nil && transient(err) }, f)
+	return retry.OnError(b, func(err error) bool { return ctx.Err() == nil && apiretry.Transient(err) }, f)
 }
 
 // Apply makes every change of the plan, in order, and says what happened

@@ -299,7 +299,7 @@ func DeleteNamespace(client kubernetes.Interface, name string) error {
 	err := retryUnreachable(ctx, func() (err error) {
 		pods, err = client.CoreV1().Pods(name).List(ctx, metav1.ListOptions{})
 		return err
-	})
+	}, nil)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
@@ -329,7 +329,7 @@ func DeleteNamespace(client kubernetes.Interface, name string) error {
 	}
 	err = retryUnreachable(ctx, func() error {
 		return client.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
-	})
+	}, nil)
 	if err != nil && !apierrors.IsNotFound(err) {
 		errs = append(errs, err)
 	}

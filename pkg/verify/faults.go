@@ -9,11 +9,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/klog/v2"
+
+	"github.com/oc-kubens/oc-kubens/internal/apiretry"
 )
 
 // ReasonNodeDeleted: the node was deleted while its probe was open; no
@@ -27,15 +28,6 @@ const (
 	createRetryMax   = 5 * time.Second
 )
 
-// unreachable tells whether err means the API server could not be reached
-// or could not serve the request for now (a restart, a failover behind its
-// load balancer, overload), rather than that it refused the request.
-func unreachable(err error) bool {
-	return utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) ||
-		apierrors.IsServiceUnavailable(err) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
-		apierrors.IsTooManyRequests(err)
-}
-
 // createPod creates a probe pod, trying again while the API server is
 // unreachable. Without this a restart of the API server in the middle of a
 // run (an upgrade, a certificate rotation) turned every node still waiting
@@ -47,28 +39,18 @@ func unreachable(err error) bool {
 // try, so a server gone for good ends the run after one timeout, not one
 // per node.
 func (r *run[R]) createPod(ctx context.Context, pod *corev1.Pod) error {
-	wait := createRetryFirst
-	for tried := false; ; tried = true {
+	tried := false
+	return retryUnreachable(ctx, func() error {
 		_, err := r.e.Client.CoreV1().Pods(r.ns).Create(ctx, pod, metav1.CreateOptions{})
 		if tried && apierrors.IsAlreadyExists(err) {
 			err = nil
 		}
-		if err == nil || !unreachable(err) {
+		tried = true
+		if err == nil || !apiretry.Transient(err) {
 			r.outage.end()
-			return err
 		}
-		if r.outage.begin(time.Now())+wait > r.timeout {
-			return err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		wait = min(2*wait, createRetryMax)
-	}
+		return err
+	}, func(next time.Duration) bool { return r.outage.begin(time.Now())+next > r.timeout })
 }
 
 // outage is since when the API server has been unreachable for a run's pod
@@ -90,12 +72,16 @@ func (o *outage) begin(now time.Time) time.Duration {
 func (o *outage) end() { o.since.Store(0) }
 
 // retryUnreachable calls fn until it returns nil or an error other than
-// unreachable, or ctx ends (then fn's last error).
-func retryUnreachable(ctx context.Context, fn func() error) error {
+// apiretry.Transient, or ctx ends, or giveUp (if set) says no to waiting
+// next before the following try; then it returns fn's last error.
+func retryUnreachable(ctx context.Context, fn func() error, giveUp func(next time.Duration) bool) error {
 	wait := createRetryFirst
 	for {
 		err := fn()
-		if err == nil || !unreachable(err) {
+		if err == nil || !apiretry.Transient(err) {
+			return err
+		}
+		if giveUp != nil && giveUp(wait) {
 			return err
 		}
 		t := time.NewTimer(wait)
